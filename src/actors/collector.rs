@@ -1,0 +1,421 @@
+//! Sequence numbers and the reorder buffer: the half of a pool that thread and
+//! process pools share.
+//!
+//! Numbering is one atomic word, `epoch << 32 | rel`: `scatter` takes a number
+//! with one `fetch_add` (no lock on the hot path); a gather *cuts* the current
+//! epoch with a compare-and-swap that starts the next one, so it knows exactly
+//! how many jobs (`rel` of the cut) were scattered before it, from any thread.
+//! Jobs scattered after the cut carry the next epoch and belong to the next gather.
+//!
+//! Workers send `(key, outcome)` on one result channel. Whoever waits for
+//! results (a gather, a streaming gather, a `Ticket::is_done`) moves them from
+//! the channel into per-epoch buckets under one mutex. Only one waiter at a time
+//! blocks on the channel (the *drainer*); the others sleep on a condvar that the
+//! drainer signals after each burst, so a result is never taken by one waiter
+//! while another sleeps on the channel waiting for it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::TaskError;
+
+/// What a worker reports for one job. Errors are boxed: they are rare, and a
+/// small message keeps the result channel cheap.
+pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
+
+/// A job's key: its epoch (which gather it belongs to) and its index in it.
+pub(crate) type Key = u64;
+
+#[inline]
+fn split(key: Key) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
+}
+
+/// How many results one drainer moves per lock hold.
+const BURST: usize = 1024;
+
+/// Pads the numbering word onto its own cache line: every scatter writes it.
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+pub(crate) struct Collector<R> {
+    word: Padded,
+    tx: Sender<(Key, Outcome<R>)>,
+    rx: Receiver<(Key, Outcome<R>)>,
+    state: Mutex<State<R>>,
+    changed: Condvar,
+}
+
+struct State<R> {
+    /// Epochs below this one (wrapping) have been cut by a gather.
+    next_epoch: u32,
+    /// Epochs cut by a gather that has not finished yet.
+    active: Vec<u32>,
+    /// Epochs whose gather was abandoned (a dropped streaming gather): their
+    /// late results are dropped on arrival.
+    abandoned: Vec<u32>,
+    /// Results moved off the channel and not yet handed out, per epoch.
+    buckets: Vec<Bucket<R>>,
+    /// Someone is blocked on the result channel.
+    draining: bool,
+}
+
+struct Bucket<R> {
+    epoch: u32,
+    ok: Vec<(u32, R)>,
+    err: Vec<(u32, TaskError)>,
+    /// Results received for this epoch so far (also those already handed out).
+    received: usize,
+    /// One bit per job of the epoch: its outcome has arrived.
+    done: Vec<u64>,
+}
+
+impl<R> Bucket<R> {
+    fn new(epoch: u32) -> Self {
+        Bucket { epoch, ok: Vec::new(), err: Vec::new(), received: 0, done: Vec::new() }
+    }
+
+    fn put(&mut self, rel: u32, outcome: Outcome<R>) {
+        let word = rel as usize / 64;
+        if word >= self.done.len() {
+            self.done.resize((word + 1).next_power_of_two(), 0);
+        }
+        self.done[word] |= 1 << (rel % 64);
+        self.received += 1;
+        match outcome {
+            Ok(r) => self.ok.push((rel, r)),
+            Err(e) => self.err.push((rel, *e)),
+        }
+    }
+
+    fn is_done(&self, rel: u32) -> bool {
+        self.done
+            .get(rel as usize / 64)
+            .is_some_and(|w| w & (1 << (rel % 64)) != 0)
+    }
+}
+
+/// `a` comes strictly before `b`, on the circle of u32 epochs.
+#[inline]
+fn before(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
+}
+
+impl<R> State<R> {
+    fn bucket(&mut self, epoch: u32) -> &mut Bucket<R> {
+        // Almost always one or two live epochs: a linear scan beats hashing.
+        match self.buckets.iter().position(|b| b.epoch == epoch) {
+            Some(i) => &mut self.buckets[i],
+            None => {
+                self.buckets.push(Bucket::new(epoch));
+                self.buckets.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    fn find(&self, epoch: u32) -> Option<&Bucket<R>> {
+        self.buckets.iter().find(|b| b.epoch == epoch)
+    }
+
+    fn take(&mut self, epoch: u32) -> Option<Bucket<R>> {
+        let i = self.buckets.iter().position(|b| b.epoch == epoch)?;
+        Some(self.buckets.swap_remove(i))
+    }
+
+    fn place(&mut self, (key, outcome): (Key, Outcome<R>)) {
+        let (epoch, rel) = split(key);
+        if self.abandoned.contains(&epoch) {
+            return;
+        }
+        self.bucket(epoch).put(rel, outcome);
+    }
+
+    fn received(&self, epoch: u32) -> usize {
+        self.find(epoch).map_or(0, |b| b.received)
+    }
+
+    fn finish(&mut self, epoch: u32) {
+        self.active.retain(|&e| e != epoch);
+    }
+}
+
+/// The jobs one gather took: an epoch and how many jobs it holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cut {
+    epoch: u32,
+    len: usize,
+}
+
+impl Cut {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl<R: Send + 'static> Collector<R> {
+    pub(crate) fn new() -> Arc<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Arc::new(Collector {
+            word: Padded(AtomicU64::new(0)),
+            tx,
+            rx,
+            state: Mutex::new(State {
+                next_epoch: 0,
+                active: Vec::new(),
+                abandoned: Vec::new(),
+                buckets: Vec::new(),
+                draining: false,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+
+    /// Number the next job. Lock-free: one `fetch_add`.
+    #[inline]
+    pub(crate) fn next_key(&self) -> Key {
+        let key = self.word.0.fetch_add(1, Ordering::Relaxed);
+        if key as u32 == u32::MAX {
+            // The next number would carry into the epoch bits.
+            panic!("lox: more than 4,294,967,294 jobs scattered without a gather");
+        }
+        key
+    }
+
+    /// The channel workers report outcomes on.
+    pub(crate) fn sender(&self) -> Sender<(Key, Outcome<R>)> {
+        self.tx.clone()
+    }
+
+    /// Report one job's outcome (the inline path, and workers through `sender`).
+    pub(crate) fn deposit(&self, key: Key, outcome: Outcome<R>) {
+        // The collector holds a receiver itself, so the channel never closes.
+        let _ = self.tx.send((key, outcome));
+    }
+
+    /// Make a ticket for a numbered job.
+    pub(crate) fn ticket(self: &Arc<Self>, key: Key) -> Ticket {
+        let (epoch, rel) = split(key);
+        Ticket { epoch, rel, source: self.clone() }
+    }
+
+    /// Take every job scattered so far: they belong to this gather.
+    pub(crate) fn cut(&self) -> Cut {
+        let mut st = self.state.lock();
+        let mut cur = self.word.0.load(Ordering::Relaxed);
+        loop {
+            let (epoch, rel) = split(cur);
+            let next = (epoch.wrapping_add(1) as u64) << 32;
+            match self
+                .word
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    st.next_epoch = epoch.wrapping_add(1);
+                    st.active.push(epoch);
+                    st.abandoned.retain(|&e| e != epoch);
+                    return Cut { epoch, len: rel as usize };
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Block until the state may have changed: either become the drainer and
+    /// move one burst of results off the channel, or sleep until the drainer
+    /// signals. Returns with the lock held again.
+    fn wait_change(&self, st: &mut MutexGuard<'_, State<R>>) {
+        if st.draining {
+            self.changed.wait(st);
+            return;
+        }
+        st.draining = true;
+        let first = MutexGuard::unlocked(st, || self.rx.recv());
+        // Never disconnected: `self.tx` lives as long as `self`.
+        if let Ok(msg) = first {
+            st.place(msg);
+            for msg in self.rx.try_iter().take(BURST) {
+                st.place(msg);
+            }
+        }
+        st.draining = false;
+        self.changed.notify_all();
+    }
+
+    /// Move what is on the channel now, without blocking, unless a drainer is
+    /// already on it (it will move everything momentarily).
+    fn drain_now(&self, st: &mut MutexGuard<'_, State<R>>) {
+        if st.draining {
+            return;
+        }
+        let mut moved = false;
+        for msg in self.rx.try_iter().take(BURST * 16) {
+            st.place(msg);
+            moved = true;
+        }
+        if moved {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wait for every job of `cut`, calling `progress(done)` as the count of
+    /// finished jobs grows, and return the epoch's bucket.
+    fn wait_all(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Bucket<R> {
+        let mut reported = 0;
+        let mut st = self.state.lock();
+        loop {
+            let received = st.received(cut.epoch);
+            if received >= cut.len {
+                let bucket = st.take(cut.epoch).unwrap_or_else(|| Bucket::new(cut.epoch));
+                st.finish(cut.epoch);
+                drop(st);
+                if received != reported {
+                    progress(received);
+                }
+                return bucket;
+            }
+            if received != reported {
+                reported = received;
+                MutexGuard::unlocked(&mut st, || progress(received));
+                continue;
+            }
+            self.wait_change(&mut st);
+        }
+    }
+
+    /// Every outcome of `cut` in scatter order.
+    pub(crate) fn try_gather(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Vec<Result<R, TaskError>> {
+        let bucket = self.wait_all(cut, progress);
+        let mut slots: Vec<Option<Result<R, TaskError>>> = Vec::with_capacity(cut.len);
+        slots.resize_with(cut.len, || None);
+        for (rel, r) in bucket.ok {
+            slots[rel as usize] = Some(Ok(r));
+        }
+        for (rel, e) in bucket.err {
+            slots[rel as usize] = Some(Err(e));
+        }
+        slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.unwrap_or_else(|| panic!("lox: internal error: job {i} has no outcome")))
+            .collect()
+    }
+
+    /// Every result of `cut` in scatter order, or the failed jobs (sequence
+    /// number and error, in order) if any job failed.
+    pub(crate) fn gather(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
+        let mut bucket = self.wait_all(cut, progress);
+        if !bucket.err.is_empty() {
+            let mut failed: Vec<(usize, TaskError)> =
+                bucket.err.into_iter().map(|(rel, e)| (rel as usize, e)).collect();
+            failed.sort_by_key(|f| f.0);
+            return Err(failed);
+        }
+        let ok = &mut bucket.ok;
+        debug_assert_eq!(ok.len(), cut.len);
+        // The keys are a permutation of 0..len: place each by swapping it into
+        // its slot (linear time, no second buffer; results mostly arrive near
+        // their place already).
+        for i in 0..ok.len() {
+            loop {
+                let j = ok[i].0 as usize;
+                if j == i {
+                    break;
+                }
+                ok.swap(i, j);
+            }
+        }
+        Ok(bucket.ok.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Next outcome of a streaming gather, in completion order. The caller
+    /// asks only while some of the cut's jobs are still undelivered.
+    pub(crate) fn next_completed(&self, cut: Cut) -> (usize, Result<R, TaskError>) {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(b) = st.buckets.iter_mut().find(|b| b.epoch == cut.epoch) {
+                if let Some((rel, e)) = b.err.pop() {
+                    return (rel as usize, Err(e));
+                }
+                if let Some((rel, r)) = b.ok.pop() {
+                    return (rel as usize, Ok(r));
+                }
+            }
+            self.wait_change(&mut st);
+        }
+    }
+
+    /// A streaming gather is done (or dropped): forget its epoch, and drop any
+    /// results of it still to come.
+    pub(crate) fn close_stream(&self, cut: Cut, delivered: usize) {
+        let mut st = self.state.lock();
+        st.take(cut.epoch);
+        st.finish(cut.epoch);
+        if delivered < cut.len {
+            st.abandoned.push(cut.epoch);
+        }
+    }
+
+    fn outcome_known(&self, epoch: u32, rel: u32) -> bool {
+        let mut st = self.state.lock();
+        self.drain_now(&mut st);
+        if let Some(b) = st.find(epoch) {
+            return b.is_done(rel);
+        }
+        // No results held for that epoch: either none arrived yet, or its
+        // gather has handed them all out already.
+        before(epoch, st.next_epoch) && !st.active.contains(&epoch)
+    }
+}
+
+pub(crate) trait Completion: Send + Sync {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool;
+}
+
+impl<R: Send + 'static> Completion for Collector<R> {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool {
+        self.outcome_known(epoch, rel)
+    }
+}
+
+/// Sequence-numbered handle returned by `scatter`.
+///
+/// [`seq`](Ticket::seq) is the job's index in the `Vec` that the next `gather`
+/// returns (0-based, counted since the last gather).
+///
+/// ```
+/// let pool = lox::thread(2, |x: u32| x * 10);
+/// let a = pool.scatter(1);
+/// let b = pool.scatter(2);
+/// assert_eq!((a.seq(), b.seq()), (0, 1));
+/// let results = pool.gather();
+/// assert!(a.is_done() && b.is_done());
+/// assert_eq!(results[b.seq()], 20);
+/// ```
+#[derive(Clone)]
+pub struct Ticket {
+    epoch: u32,
+    rel: u32,
+    source: Arc<dyn Completion>,
+}
+
+impl Ticket {
+    /// The job's index in the `Vec` returned by the next `gather`.
+    pub fn seq(&self) -> usize {
+        self.rel as usize
+    }
+
+    /// The job has an outcome (a result or an error). Never blocks on the job.
+    pub fn is_done(&self) -> bool {
+        self.source.is_done(self.epoch, self.rel)
+    }
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket").field("seq", &self.rel).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,39 @@
+//! Pools as actors: the [`Supervisor`] and its messages, for using a pool from
+//! an actix application, and [`Completed`], the streaming gather.
+//!
+//! Inside (a newcomer's map):
+//! - `collector`: sequence numbers (one atomic word) and the reorder buffer;
+//!   shared by thread and process pools.
+//! - `pool`: the pool core: numbering, dispatch, workers, gather.
+//! - `worker`: the loop a thread worker runs.
+//! - `supervisor`: the actix actor that fronts a pool for actor-to-actor use.
+//! - `completed`: streaming gather, in completion order.
+//! - `thread_pool`: the public `Thread` handle.
+
+pub(crate) mod collector;
+pub(crate) mod completed;
+pub(crate) mod pool;
+pub(crate) mod supervisor;
+pub use completed::Completed;
+pub use supervisor::{Gather, Pending, Scatter, Supervisor};
+pub(crate) mod thread_pool;
+pub(crate) mod worker;
+
+/// `LOX_DEBUG` is set to a true-like value (1, true, yes, on; any case):
+/// every pool created while it is set runs inline.
+pub(crate) fn debug_forced() -> bool {
+    std::env::var("LOX_DEBUG").is_ok_and(|v| {
+        matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    })
+}
+
+/// Panic the way `gather` does when jobs failed: after every other job has
+/// finished, naming the first failed job's sequence number and its error.
+pub(crate) fn raise(failed: Vec<(usize, crate::TaskError)>, total: usize) -> ! {
+    let (seq, err) = &failed[0];
+    let more = match failed.len() {
+        1 => String::new(),
+        n => format!(" ({} more of the {total} jobs failed too; use try_gather to see each)", n - 1),
+    };
+    panic!("lox: job {seq} of {total} failed: {err}{more}")
+}

@@ -1,0 +1,127 @@
+//! The Supervisor actor: a pool's face in an actix application.
+//!
+//! Every pool has one Supervisor, started on lox's background actix System the
+//! first time [`Thread::supervisor`](crate::Thread::supervisor) asks for its
+//! address. It shares the pool core with the `Thread` handles (numbering,
+//! job channel, reorder buffer) and answers [`Scatter`], [`Gather`] and
+//! [`Pending`] messages, so an actor can use a pool actor-to-actor without ever
+//! blocking its event loop: a `Gather` waits on a helper thread and resolves as
+//! a future. The per-job hot path of the `Thread` handle does not pass through
+//! this mailbox.
+//!
+//! The address is a full handle: the pool keeps running while any `Thread`
+//! handle or any `Addr<Supervisor>` is alive.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::collector::Ticket;
+use super::pool::PoolCore;
+use crate::error::TaskError;
+
+/// The actor that owns a pool (see the [module docs](self) for its messages).
+///
+/// ```
+/// use lox::actors::{Gather, Scatter};
+///
+/// let pool = lox::thread(2, |x: u32| x + 1);
+/// let addr = pool.supervisor();
+/// let outcomes = actix_rt::System::new().block_on(async move {
+///     addr.send(Scatter(1)).await.unwrap();
+///     addr.send(Scatter(2)).await.unwrap();
+///     addr.send(Gather::new()).await.unwrap()
+/// });
+/// assert_eq!(outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(), vec![2, 3]);
+/// ```
+pub struct Supervisor<A: Send + 'static, R: Send + 'static> {
+    core: Arc<PoolCore<A, R>>,
+}
+
+impl<A: Send + 'static, R: Send + 'static> Supervisor<A, R> {
+    pub(crate) fn new(core: Arc<PoolCore<A, R>>) -> Self {
+        Supervisor { core }
+    }
+}
+
+impl<A: Send + 'static, R: Send + 'static> Actor for Supervisor<A, R> {
+    type Context = Context<Self>;
+}
+
+/// Message: scatter one job; answers with its [`Ticket`]. Never waits for the job.
+#[derive(Debug)]
+pub struct Scatter<A>(pub A);
+
+impl<A: Send + 'static> Message for Scatter<A> {
+    type Result = Ticket;
+}
+
+impl<A: Send + 'static, R: Send + 'static> Handler<Scatter<A>> for Supervisor<A, R> {
+    type Result = MessageResult<Scatter<A>>;
+
+    fn handle(&mut self, msg: Scatter<A>, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.scatter(msg.0))
+    }
+}
+
+/// Message: gather every job scattered before it (through any handle or
+/// message), answering with one outcome per job in scatter order, like
+/// `try_gather`. The wait happens on a helper thread: the actor's event loop
+/// never blocks.
+pub struct Gather<R> {
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> Gather<R> {
+    /// A gather request (the result type is inferred from the address).
+    pub fn new() -> Self {
+        Gather { _result: PhantomData }
+    }
+}
+
+impl<R> Default for Gather<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> std::fmt::Debug for Gather<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gather")
+    }
+}
+
+impl<R: Send + 'static> Message for Gather<R> {
+    type Result = Vec<Result<R, TaskError>>;
+}
+
+impl<A: Send + 'static, R: Send + 'static> Handler<Gather<R>> for Supervisor<A, R> {
+    type Result = ResponseFuture<Vec<Result<R, TaskError>>>;
+
+    fn handle(&mut self, _: Gather<R>, _: &mut Context<Self>) -> Self::Result {
+        let core = self.core.clone();
+        // Cut now, in mailbox order, so the gather takes exactly the jobs
+        // scattered before it; wait off the event loop.
+        let cut = core.collector.cut();
+        Box::pin(crate::runtime::off_thread("lox-gather", move || {
+            core.collector.try_gather(cut, &mut |_| {})
+        }))
+    }
+}
+
+/// Message: how many jobs are scattered but not yet started (`len()`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pending;
+
+impl Message for Pending {
+    type Result = usize;
+}
+
+impl<A: Send + 'static, R: Send + 'static> Handler<Pending> for Supervisor<A, R> {
+    type Result = usize;
+
+    fn handle(&mut self, _: Pending, _: &mut Context<Self>) -> usize {
+        self.core.pending()
+    }
+}

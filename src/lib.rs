@@ -1,0 +1,82 @@
+//! # lox: threading and multiprocessing made easy
+//!
+//! Wrap a function, `scatter` calls to it, `gather` the results in scatter order.
+//! A Rust port of the Python library [lox](https://github.com/BrianPugh/lox),
+//! built as an actor system on actix.
+//!
+//! ```
+//! #[lox::thread(4)] // a pool of 4 worker threads
+//! fn multiply(x: u64, y: u64) -> u64 {
+//!     x * y
+//! }
+//!
+//! fn main() {
+//!     assert_eq!(multiply(3, 4), 12); // still a plain function
+//!     for i in 0..5 {
+//!         multiply::scatter(i, i + 1); // runs in the pool; returns at once
+//!     }
+//!     assert_eq!(multiply::gather(), vec![0, 2, 6, 12, 20]); // in scatter order
+//! }
+//! ```
+//!
+//! Without the macro, [`thread`] wraps any `Fn(A) -> R` (a closure too):
+//!
+//! ```
+//! let pool = lox::thread(4, |(x, y): (u64, u64)| x * y);
+//! for i in 0..5 {
+//!     pool.scatter((i, i + 1));
+//! }
+//! assert_eq!(pool.gather(), vec![0, 2, 6, 12, 20]);
+//! ```
+//!
+//! - Pools: [`thread`] / [`Thread`] (and `#[lox::thread]`); a job that panics
+//!   is reported by [`gather`](Thread::gather) (which panics naming it) or
+//!   [`try_gather`](Thread::try_gather) (one `Result` per job), and the pool
+//!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.
+//! - [`Progress`] bars on gather, async gathers, and a streaming gather in
+//!   completion order ([`Thread::gather_iter`]).
+//! - For actix applications, each pool's [`actors::Supervisor`] answers
+//!   messages, so actors can use a pool without blocking.
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+pub mod actors;
+mod error;
+mod progress;
+mod runtime;
+
+pub use actors::collector::Ticket;
+pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
+pub use error::{TaskError, Timeout};
+pub use progress::Progress;
+
+/// The progress-bar crate behind [`Progress`], re-exported so that a bar of
+/// your own matches the version lox uses.
+#[cfg(feature = "progress")]
+pub use indicatif;
+
+/// `#[lox::thread(n)]`: make a free function parallel on a pool of `n` threads
+/// (bare `#[lox::thread]`: [`DEFAULT_THREADS`]).
+///
+/// The function stays callable as before; a module of the same name appears
+/// beside it with `scatter` (same arguments), `gather`, `try_gather`,
+/// `gather_with`, `len` and `pool`.
+///
+/// ```
+/// #[lox::thread(2)]
+/// fn add(a: u32, b: u32) -> u32 { a + b }
+///
+/// add::scatter(1, 2);
+/// add::scatter(3, 4);
+/// assert_eq!(add::gather(), vec![3, 7]);
+/// assert_eq!(add(5, 5), 10);
+/// assert_eq!(add::pool().n_workers(), 2);
+/// ```
+#[cfg(feature = "macros")]
+pub use lox_macros::thread;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Used by the code the attribute macros generate; not public API.
+    pub use std::sync::OnceLock;
+}

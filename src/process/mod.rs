@@ -1,0 +1,1 @@
+//! Process workers: frame codec, handshake, worker side, parent-side remote actor, launcher.

@@ -1,0 +1,1 @@
+//! Queues: Announcement (broadcast with backlog) and Funnel (join by job id).

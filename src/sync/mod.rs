@@ -1,0 +1,2 @@
+//! Synchronization primitives as lock brokers: Lock, IndexSemaphore,
+//! LightSwitch, QLock, RWLock.
