@@ -42,13 +42,19 @@
 
 pub mod actors;
 mod error;
+mod process;
 mod progress;
+mod queue;
 mod runtime;
+mod sync;
 
 pub use actors::collector::Ticket;
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
+// sync primitives (src/sync/) re-exports go here
+// queues (src/queue/) re-exports go here
+// process pools (src/process/) re-exports go here
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of
 /// your own matches the version lox uses.
