@@ -68,15 +68,21 @@ pub use indicatif;
 /// beside it with `scatter` (same arguments), `gather`, `try_gather`,
 /// `gather_with`, `len` and `pool`.
 ///
+/// The function must be at module level (not inside another function), take
+/// owned argument types and have no generics: the macro says so at compile
+/// time otherwise.
+///
 /// ```
 /// #[lox::thread(2)]
 /// fn add(a: u32, b: u32) -> u32 { a + b }
 ///
-/// add::scatter(1, 2);
-/// add::scatter(3, 4);
-/// assert_eq!(add::gather(), vec![3, 7]);
-/// assert_eq!(add(5, 5), 10);
-/// assert_eq!(add::pool().n_workers(), 2);
+/// fn main() {
+///     add::scatter(1, 2);
+///     add::scatter(3, 4);
+///     assert_eq!(add::gather(), vec![3, 7]);
+///     assert_eq!(add(5, 5), 10);
+///     assert_eq!(add::pool().n_workers(), 2);
+/// }
 /// ```
 #[cfg(feature = "macros")]
 pub use lox_macros::thread;

@@ -39,7 +39,9 @@ enum Kind {
 impl Progress {
     /// A default terminal bar, sized to the number of jobs being gathered.
     pub fn bar() -> Progress {
-        Progress { kind: Kind::Default }
+        Progress {
+            kind: Kind::Default,
+        }
     }
 
     /// No progress reporting (what `false` converts to).
@@ -75,7 +77,9 @@ impl Progress {
 #[cfg(feature = "progress")]
 impl From<ProgressBar> for Progress {
     fn from(bar: ProgressBar) -> Self {
-        Progress { kind: Kind::Bar(bar) }
+        Progress {
+            kind: Kind::Bar(bar),
+        }
     }
 }
 
@@ -91,21 +95,36 @@ impl From<bool> for Progress {
     }
 }
 
-/// Run `f` with a callback that moves the bar to the count it is given, and
-/// finish the bar afterwards.
-pub(crate) fn with_bar<T>(progress: Progress, len: usize, f: impl FnOnce(&mut dyn FnMut(usize)) -> T) -> T {
+/// Run `f` with a callback that advances the bar to the count of finished
+/// jobs it is given. The default bar is finished afterwards; a bar of the
+/// caller's is advanced by one per job (from wherever it stood, like tqdm's
+/// `update(1)`) and left open for its owner.
+pub(crate) fn with_bar<T>(
+    progress: Progress,
+    len: usize,
+    f: impl FnOnce(&mut dyn FnMut(usize)) -> T,
+) -> T {
     #[cfg(not(feature = "progress"))]
     {
         let _ = (progress, len);
         f(&mut |_| {})
     }
     #[cfg(feature = "progress")]
-    match progress.start(len) {
-        None => f(&mut |_| {}),
-        Some(bar) => {
-            let out = f(&mut |done| bar.set_position(done as u64));
-            bar.finish();
-            out
+    {
+        let owned = matches!(progress.kind, Kind::Default);
+        match progress.start(len) {
+            None => f(&mut |_| {}),
+            Some(bar) => {
+                let mut shown = 0;
+                let out = f(&mut |done| {
+                    bar.inc((done - shown) as u64);
+                    shown = done;
+                });
+                if owned {
+                    bar.finish();
+                }
+                out
+            }
         }
     }
 }

@@ -18,12 +18,16 @@ pub(crate) fn run<A, R>(f: &(dyn Fn(A) -> R + Send + Sync), args: A) -> Outcome<
         .map_err(|payload| Box::new(TaskError::Panicked(panic_message(&*payload))))
 }
 
-/// Serve jobs until the pool's job channel closes and is empty.
-pub(crate) fn serve<A, R>(f: Job<A, R>, jobs: Receiver<(Key, A)>, results: Sender<(Key, Outcome<R>)>) {
+/// Serve jobs until the pool's job channel closes and is empty. Once every
+/// handle is gone nobody can gather, but queued jobs still run (their side
+/// effects may be the point); their results are dropped.
+pub(crate) fn serve<A, R>(
+    f: Job<A, R>,
+    jobs: Receiver<(Key, A)>,
+    results: Sender<(Key, Outcome<R>)>,
+) {
     while let Ok((key, args)) = jobs.recv() {
         let outcome = run(&*f, args);
-        if results.send((key, outcome)).is_err() {
-            return;
-        }
+        let _ = results.send((key, outcome));
     }
 }

@@ -1,0 +1,6 @@
+#[lox::thread(2)]
+async fn fetch(x: u32) -> u32 {
+    x
+}
+
+fn main() {}

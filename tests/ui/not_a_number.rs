@@ -1,0 +1,6 @@
+#[lox::thread(four)]
+fn one(x: u32) -> u32 {
+    x
+}
+
+fn main() {}
