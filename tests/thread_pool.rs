@@ -545,3 +545,44 @@ fn call_runs_in_the_callers_thread_and_scatters_nothing() {
     assert!(pool.call(()));
     assert!(pool.gather().is_empty());
 }
+
+#[test]
+fn scattered_jobs_start_without_waiting_for_a_gather() {
+    // Jobs travel in chunks; a job left in the partial chunk while every worker
+    // parks would never finish until a gather. Tickets must come done with no
+    // gather, whatever the burst size, job cost, and warm or cold workers.
+    let pool = lox::thread(3, |(x, spin): (u64, u64)| {
+        let mut acc = x;
+        for i in 0..spin {
+            acc = std::hint::black_box(acc.wrapping_mul(31).wrapping_add(i));
+        }
+        acc
+    });
+    let mut rng = xorshift(7);
+    let mut since_gather = 0;
+    for round in 0..400 {
+        let burst = rng.next().unwrap() % 300 + 1;
+        let cost = match round % 3 {
+            0 => 0,
+            1 => 200,
+            _ => 20_000,
+        };
+        let tickets: Vec<_> = (0..burst)
+            .map(|i| pool.scatter((i, rng.next().unwrap() % (cost + 1))))
+            .collect();
+        assert!(
+            eventually(DEADLINE, || tickets.iter().all(|t| t.is_done())),
+            "round {round}: a job of a burst of {burst} never ran"
+        );
+        since_gather += burst as usize;
+        if round % 9 == 0 {
+            std::thread::sleep(Duration::from_millis(1)); // let the workers go cold
+        }
+        if round % 50 == 49 {
+            let out = pool.try_gather();
+            assert_eq!(out.len(), since_gather);
+            assert!(out.iter().all(Result::is_ok));
+            since_gather = 0;
+        }
+    }
+}

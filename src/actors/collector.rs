@@ -29,13 +29,34 @@ pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
 /// A job's key: its epoch (which gather it belongs to) and its index in it.
 pub(crate) type Key = u64;
 
+/// Outcomes travel in batches: a worker reports a whole chunk in one send.
+pub(crate) type Batch<R> = Vec<(Key, Outcome<R>)>;
+
+/// The sending end of a pool's result channel, held by each worker.
+pub(crate) struct Results<R>(Sender<Batch<R>>);
+
+impl<R> Results<R> {
+    /// Report a batch of outcomes. Once the pool and every ticket are gone
+    /// nobody can receive them: they are dropped.
+    pub(crate) fn send_batch(&self, batch: Batch<R>) {
+        if !batch.is_empty() {
+            let _ = self.0.send(batch);
+        }
+    }
+
+    /// Report one outcome.
+    pub(crate) fn send(&self, key: Key, outcome: Outcome<R>) {
+        let _ = self.0.send(vec![(key, outcome)]);
+    }
+}
+
 #[inline]
 fn split(key: Key) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
-/// How many results one drainer moves per lock hold.
-const BURST: usize = 1024;
+/// How many result batches one drainer moves per lock hold.
+const BURST: usize = 64;
 
 /// Pads the numbering word onto its own cache line: every scatter writes it.
 #[repr(align(128))]
@@ -43,8 +64,8 @@ struct Padded(AtomicU64);
 
 pub(crate) struct Collector<R> {
     word: Padded,
-    tx: Sender<(Key, Outcome<R>)>,
-    rx: Receiver<(Key, Outcome<R>)>,
+    tx: Sender<Batch<R>>,
+    rx: Receiver<Batch<R>>,
     state: Mutex<State<R>>,
     changed: Condvar,
 }
@@ -131,12 +152,30 @@ impl<R> State<R> {
         Some(self.buckets.swap_remove(i))
     }
 
-    fn place(&mut self, (key, outcome): (Key, Outcome<R>)) {
-        let (epoch, rel) = split(key);
-        if self.abandoned.contains(&epoch) {
-            return;
+    fn place(&mut self, batch: Batch<R>) {
+        // Consecutive outcomes almost always share an epoch: look its bucket
+        // up once per run.
+        let mut cached: Option<(u32, usize)> = None;
+        for (key, outcome) in batch {
+            let (epoch, rel) = split(key);
+            let i = match cached {
+                Some((e, i)) if e == epoch => i,
+                _ => {
+                    if self.abandoned.contains(&epoch) {
+                        continue;
+                    }
+                    self.bucket(epoch);
+                    let i = self
+                        .buckets
+                        .iter()
+                        .position(|b| b.epoch == epoch)
+                        .expect("bucket exists");
+                    cached = Some((epoch, i));
+                    i
+                }
+            };
+            self.buckets[i].put(rel, outcome);
         }
-        self.bucket(epoch).put(rel, outcome);
     }
 
     fn received(&self, epoch: u32) -> usize {
@@ -191,14 +230,15 @@ impl<R: Send + 'static> Collector<R> {
     }
 
     /// The channel workers report outcomes on.
-    pub(crate) fn sender(&self) -> Sender<(Key, Outcome<R>)> {
-        self.tx.clone()
+    pub(crate) fn sender(&self) -> Results<R> {
+        Results(self.tx.clone())
     }
 
-    /// Report one job's outcome (the inline path, and workers through `sender`).
+    /// Report one job's outcome (the inline path, failures found before a
+    /// job reached a worker).
     pub(crate) fn deposit(&self, key: Key, outcome: Outcome<R>) {
         // The collector holds a receiver itself, so the channel never closes.
-        let _ = self.tx.send((key, outcome));
+        let _ = self.tx.send(vec![(key, outcome)]);
     }
 
     /// Make a ticket for a numbered job.

@@ -27,8 +27,9 @@ pub struct Completed<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> Completed<R> {
-    pub(crate) fn new(collector: Arc<Collector<R>>) -> Self {
-        let cut = collector.cut();
+    /// Stream the jobs of `cut` (taken with `Collector::cut`, or a pool's own
+    /// `cut` that also flushes its partial chunk).
+    pub(crate) fn new(collector: Arc<Collector<R>>, cut: Cut) -> Self {
         Completed {
             collector,
             cut,

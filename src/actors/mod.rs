@@ -5,6 +5,7 @@
 //! - `collector`: sequence numbers (one atomic word) and the reorder buffer;
 //!   shared by thread and process pools.
 //! - `pool`: the pool core: numbering, dispatch, workers, gather.
+//! - `dispatch`: adaptive batching of jobs between scatter and workers.
 //! - `worker`: the loop a thread worker runs.
 //! - `supervisor`: the actix actor that fronts a pool for actor-to-actor use.
 //! - `completed`: streaming gather, in completion order.
@@ -12,6 +13,7 @@
 
 pub(crate) mod collector;
 pub(crate) mod completed;
+pub(crate) mod dispatch;
 pub(crate) mod pool;
 pub(crate) mod supervisor;
 pub use completed::Completed;

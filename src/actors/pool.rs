@@ -2,9 +2,10 @@
 //! the worker threads, which start one per scatter until the pool has its
 //! `n_workers` (a pool that is never used starts none).
 //!
-//! Hot path: `scatter` is one `fetch_add`, one send on the job channel and one
-//! relaxed load; a worker's round trip is one receive, the call, one send on the
-//! result channel. Nothing on it passes through actix's mailbox.
+//! Hot path: `scatter` is one `fetch_add` and a push onto the partial chunk
+//! (see [`dispatch`](super::dispatch)); a worker takes a chunk with one
+//! receive and reports it with one send. Nothing on it passes through actix's
+//! mailbox.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::collector::{Collector, Key, Ticket};
+use super::collector::{Collector, Cut, Ticket};
 use super::completed::Completed;
+use super::dispatch::{Chunk, Dispatch};
 use super::worker::{self, Job};
 use crate::error::TaskError;
 
@@ -22,8 +24,9 @@ pub(crate) struct PoolCore<A, R> {
     /// 0: run every job inline in `scatter`.
     pub(crate) n_workers: usize,
     pub(crate) collector: Arc<Collector<R>>,
-    jobs_tx: Sender<(Key, A)>,
-    jobs_rx: Receiver<(Key, A)>,
+    dispatch: Arc<Dispatch<A>>,
+    jobs_tx: Sender<Chunk<A>>,
+    jobs_rx: Receiver<Chunk<A>>,
     spawned: AtomicUsize,
     spawn_lock: Mutex<()>,
 }
@@ -35,6 +38,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
             f,
             n_workers,
             collector: Collector::new(),
+            dispatch: Arc::new(Dispatch::new()),
             jobs_tx,
             jobs_rx,
             spawned: AtomicUsize::new(0),
@@ -48,8 +52,10 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         if self.n_workers == 0 {
             self.collector.deposit(key, worker::run(&*self.f, args));
         } else {
-            // Never fails: the core holds a receiver of its own.
-            let _ = self.jobs_tx.send((key, args));
+            if let Some(chunk) = self.dispatch.push(key, args) {
+                // Never fails: the core holds a receiver of its own.
+                let _ = self.jobs_tx.send(chunk);
+            }
             if self.spawned.load(Ordering::Relaxed) < self.n_workers {
                 self.spawn_worker();
             }
@@ -64,14 +70,11 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         if i >= self.n_workers {
             return;
         }
-        let (f, jobs, results) = (
-            self.f.clone(),
-            self.jobs_rx.clone(),
-            self.collector.sender(),
-        );
+        let (f, dispatch) = (self.f.clone(), self.dispatch.clone());
+        let (jobs, results) = (self.jobs_rx.clone(), self.collector.sender());
         let spawned = std::thread::Builder::new()
             .name(format!("lox-worker-{i}"))
-            .spawn(move || worker::serve(f, jobs, results));
+            .spawn(move || worker::serve(f, dispatch, jobs, results));
         match spawned {
             Ok(_) => self.spawned.store(i + 1, Ordering::Relaxed),
             Err(e) if i == 0 => {
@@ -79,30 +82,60 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
                 // than let a gather wait forever. The next scatter tries again.
                 log::error!("lox: could not start a worker thread: {e}");
                 let why = format!("could not start a worker thread: {e}");
-                for (key, _) in self.jobs_rx.try_iter() {
-                    self.collector
-                        .deposit(key, Err(Box::new(TaskError::Launch(why.clone()))));
+                self.flush();
+                for chunk in self.jobs_rx.try_iter() {
+                    self.dispatch.taken(chunk.len());
+                    for (key, _) in chunk {
+                        self.collector
+                            .deposit(key, Err(Box::new(TaskError::Launch(why.clone()))));
+                    }
                 }
             }
             Err(e) => log::warn!("lox: running on {i} workers, could not start another: {e}"),
         }
     }
 
+    /// Send the partial chunk on its way.
+    fn flush(&self) {
+        if let Some(chunk) = self.dispatch.flush() {
+            let _ = self.jobs_tx.send(chunk);
+        }
+    }
+
+    /// Take every job scattered so far for a gather (sending the partial
+    /// chunk first, so the gather need not wait for a worker to idle).
+    pub(crate) fn cut(&self) -> Cut {
+        self.flush();
+        self.collector.cut()
+    }
+
     /// Jobs scattered but not yet taken by a worker.
     pub(crate) fn pending(&self) -> usize {
-        self.jobs_rx.len()
+        self.dispatch.pending()
     }
 
     pub(crate) fn try_gather_with(&self, progress: Bar) -> Vec<Result<R, TaskError>> {
-        gather_outcomes(&self.collector, progress)
+        let cut = self.cut();
+        outcomes_of(&self.collector, cut, progress)
     }
 
     pub(crate) fn gather_with(&self, progress: Bar) -> Vec<R> {
-        gather_results(&self.collector, progress)
+        let cut = self.cut();
+        results_of(&self.collector, cut, progress)
     }
 
     pub(crate) fn gather_iter(&self) -> Completed<R> {
-        Completed::new(self.collector.clone())
+        let cut = self.cut();
+        Completed::new(self.collector.clone(), cut)
+    }
+}
+
+impl<A, R> Drop for PoolCore<A, R> {
+    fn drop(&mut self) {
+        // Queued jobs still run after the last handle is gone.
+        if let Some(chunk) = self.dispatch.flush() {
+            let _ = self.jobs_tx.send(chunk);
+        }
     }
 }
 
@@ -118,14 +151,26 @@ pub(crate) fn gather_outcomes<R: Send + 'static>(
     c: &Collector<R>,
     progress: Bar,
 ) -> Vec<Result<R, TaskError>> {
-    let cut = c.cut();
-    with_progress(progress, cut.len(), |p| c.try_gather(cut, p))
+    outcomes_of(c, c.cut(), progress)
 }
 
 /// `gather` for any pool: results in scatter order, or the panic that names
 /// the first failed job once every job has finished.
 pub(crate) fn gather_results<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<R> {
-    let cut = c.cut();
+    results_of(c, c.cut(), progress)
+}
+
+/// The outcomes of the jobs of `cut`.
+pub(crate) fn outcomes_of<R: Send + 'static>(
+    c: &Collector<R>,
+    cut: Cut,
+    progress: Bar,
+) -> Vec<Result<R, TaskError>> {
+    with_progress(progress, cut.len(), |p| c.try_gather(cut, p))
+}
+
+/// The results of the jobs of `cut`, or the panic naming the first failure.
+pub(crate) fn results_of<R: Send + 'static>(c: &Collector<R>, cut: Cut, progress: Bar) -> Vec<R> {
     match with_progress(progress, cut.len(), |p| c.gather(cut, p)) {
         Ok(v) => v,
         Err(failed) => super::raise(failed, cut.len()),

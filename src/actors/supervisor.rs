@@ -105,7 +105,7 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Gather<R>> for Supervisor<A, 
         let core = self.core.clone();
         // Cut now, in mailbox order, so the gather takes exactly the jobs
         // scattered before it; wait off the event loop.
-        let cut = core.collector.cut();
+        let cut = core.cut();
         Box::pin(crate::runtime::off_thread("lox-gather", move || {
             core.collector.try_gather(cut, &mut |_| {})
         }))

@@ -23,7 +23,7 @@ pub fn eventually(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() > end {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
