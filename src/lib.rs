@@ -19,7 +19,7 @@
 //! }
 //! ```
 //!
-//! Without the macro, [`thread`] wraps any `Fn(A) -> R` (a closure too):
+//! Without the macro, [`thread()`] wraps any `Fn(A) -> R` (a closure too):
 //!
 //! ```
 //! let pool = lox::thread(4, |(x, y): (u64, u64)| x * y);
@@ -29,7 +29,7 @@
 //! assert_eq!(pool.gather(), vec![0, 2, 6, 12, 20]);
 //! ```
 //!
-//! - Pools: [`thread`] / [`Thread`] (and `#[lox::thread]`); a job that panics
+//! - Pools: [`thread()`] / [`Thread`] (and `#[lox::thread]`); a job that panics
 //!   is reported by [`gather`](Thread::gather) (which panics naming it) or
 //!   [`try_gather`](Thread::try_gather) (one `Result` per job), and the pool
 //!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.

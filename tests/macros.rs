@@ -67,6 +67,7 @@ fn the_first_example_of_the_python_docs() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn zero_one_and_eight_arguments() {
     assert_eq!(zero(), 7);
     zero::scatter();

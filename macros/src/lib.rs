@@ -215,7 +215,7 @@ fn expand(kind: Kind, attr: TokenStream2, func: ItemFn) -> syn::Result<TokenStre
         #func
 
         #[doc = #doc]
-        #[allow(dead_code, unused_imports, clippy::unused_unit, non_snake_case)]
+        #[allow(dead_code, unused_imports, non_snake_case, clippy::unused_unit, clippy::type_complexity, clippy::too_many_arguments)]
         #vis mod #fn_name {
             use super::*;
 

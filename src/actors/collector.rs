@@ -45,6 +45,7 @@ impl<R> Results<R> {
     }
 
     /// Report one outcome.
+    #[allow(dead_code)] // process pools use it (src/process/)
     pub(crate) fn send(&self, key: Key, outcome: Outcome<R>) {
         let _ = self.0.send(vec![(key, outcome)]);
     }

@@ -38,7 +38,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
             f,
             n_workers,
             collector: Collector::new(),
-            dispatch: Arc::new(Dispatch::new()),
+            dispatch: Arc::new(Dispatch::new(n_workers)),
             jobs_tx,
             jobs_rx,
             spawned: AtomicUsize::new(0),
@@ -82,7 +82,9 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
                 // than let a gather wait forever. The next scatter tries again.
                 log::error!("lox: could not start a worker thread: {e}");
                 let why = format!("could not start a worker thread: {e}");
-                self.flush();
+                for chunk in self.dispatch.drain() {
+                    let _ = self.jobs_tx.send(chunk);
+                }
                 for chunk in self.jobs_rx.try_iter() {
                     self.dispatch.taken(chunk.len());
                     for (key, _) in chunk {
@@ -95,17 +97,9 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         }
     }
 
-    /// Send the partial chunk on its way.
-    fn flush(&self) {
-        if let Some(chunk) = self.dispatch.flush() {
-            let _ = self.jobs_tx.send(chunk);
-        }
-    }
-
-    /// Take every job scattered so far for a gather (sending the partial
-    /// chunk first, so the gather need not wait for a worker to idle).
+    /// Take every job scattered so far for a gather. (Jobs still in the
+    /// dispatch buffer need no flush: workers take them before they park.)
     pub(crate) fn cut(&self) -> Cut {
-        self.flush();
         self.collector.cut()
     }
 
@@ -133,7 +127,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
 impl<A, R> Drop for PoolCore<A, R> {
     fn drop(&mut self) {
         // Queued jobs still run after the last handle is gone.
-        if let Some(chunk) = self.dispatch.flush() {
+        for chunk in self.dispatch.drain() {
             let _ = self.jobs_tx.send(chunk);
         }
     }
@@ -147,6 +141,7 @@ fn with_progress<T>(progress: Bar, len: usize, f: impl FnOnce(&mut dyn FnMut(usi
 }
 
 /// `try_gather` for any pool: one outcome per job, in scatter order.
+#[allow(dead_code)] // process pools use it (src/process/)
 pub(crate) fn gather_outcomes<R: Send + 'static>(
     c: &Collector<R>,
     progress: Bar,
@@ -156,6 +151,7 @@ pub(crate) fn gather_outcomes<R: Send + 'static>(
 
 /// `gather` for any pool: results in scatter order, or the panic that names
 /// the first failed job once every job has finished.
+#[allow(dead_code)] // process pools use it (src/process/)
 pub(crate) fn gather_results<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<R> {
     results_of(c, c.cut(), progress)
 }

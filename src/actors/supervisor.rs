@@ -21,7 +21,7 @@ use super::collector::Ticket;
 use super::pool::PoolCore;
 use crate::error::TaskError;
 
-/// The actor that owns a pool (see the [module docs](self) for its messages).
+/// The actor that owns a pool: answers [`Scatter`], [`Gather`] and [`Pending`].
 ///
 /// ```
 /// use lox::actors::{Gather, Scatter};

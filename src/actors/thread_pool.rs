@@ -50,7 +50,7 @@ where
     }
 }
 
-/// A function wrapped in a pool of worker threads (see [`thread`]).
+/// A function wrapped in a pool of worker threads (see [`thread()`]).
 ///
 /// A cheap `Clone` handle: clones share one pool and one list of pending
 /// results, so jobs scattered through any clone, from any thread, are gathered
