@@ -586,3 +586,27 @@ fn scattered_jobs_start_without_waiting_for_a_gather() {
         }
     }
 }
+
+#[test]
+fn gather_async_takes_the_jobs_scattered_before_its_first_poll() {
+    let (go_tx, go_rx) = crossbeam_channel::unbounded::<()>();
+    let pool = lox::thread(2, move |x: u32| {
+        go_rx.recv().unwrap();
+        x
+    });
+    pool.scatter(1);
+    pool.scatter(2);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let out = rt.block_on(async {
+        let mut gather = Box::pin(pool.gather_async());
+        // First poll: the gather takes jobs 1 and 2 (both still blocked).
+        assert!(futures::poll!(&mut gather).is_pending());
+        pool.scatter(3); // after the cut: the next gather's
+        for _ in 0..3 {
+            go_tx.send(()).unwrap();
+        }
+        gather.await
+    });
+    assert_eq!(out, vec![1, 2]);
+    assert_eq!(pool.gather(), vec![3]);
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::collector::Ticket;
-use super::pool::PoolCore;
+use super::pool::{outcomes_of, PoolCore};
 use crate::error::TaskError;
 
 /// The actor that owns a pool: answers [`Scatter`], [`Gather`] and [`Pending`].
@@ -102,12 +102,12 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Gather<R>> for Supervisor<A, 
     type Result = ResponseFuture<Vec<Result<R, TaskError>>>;
 
     fn handle(&mut self, _: Gather<R>, _: &mut Context<Self>) -> Self::Result {
-        let core = self.core.clone();
         // Cut now, in mailbox order, so the gather takes exactly the jobs
         // scattered before it; wait off the event loop.
-        let cut = core.cut();
+        let cut = self.core.cut();
+        let collector = self.core.collector.clone();
         Box::pin(crate::runtime::off_thread("lox-gather", move || {
-            core.collector.try_gather(cut, &mut |_| {})
+            outcomes_of(&collector, cut, Default::default())
         }))
     }
 }

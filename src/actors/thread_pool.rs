@@ -6,7 +6,7 @@ use actix::Addr;
 
 use super::collector::Ticket;
 use super::completed::{into_stream, Completed};
-use super::pool::PoolCore;
+use super::pool::{outcomes_of, results_of, PoolCore};
 use super::supervisor::Supervisor;
 use crate::error::TaskError;
 
@@ -191,8 +191,12 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// assert_eq!(out, vec![2, 4]);
     /// ```
     pub async fn gather_async(&self) -> Vec<R> {
-        let core = self.shared.core.clone();
-        crate::runtime::off_thread("lox-gather", move || core.gather_with(Default::default())).await
+        let collector = self.shared.core.collector.clone();
+        let cut = self.shared.core.cut(); // at first poll
+        crate::runtime::off_thread("lox-gather", move || {
+            results_of(&collector, cut, Default::default())
+        })
+        .await
     }
 
     /// [`try_gather`](Thread::try_gather) for async callers.
@@ -204,9 +208,10 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// assert_eq!(out, vec![Ok(2)]);
     /// ```
     pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
-        let core = self.shared.core.clone();
+        let collector = self.shared.core.collector.clone();
+        let cut = self.shared.core.cut(); // at first poll
         crate::runtime::off_thread("lox-gather", move || {
-            core.try_gather_with(Default::default())
+            outcomes_of(&collector, cut, Default::default())
         })
         .await
     }
