@@ -596,7 +596,9 @@ fn gather_async_takes_the_jobs_scattered_before_its_first_poll() {
     });
     pool.scatter(1);
     pool.scatter(2);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let out = rt.block_on(async {
         let mut gather = Box::pin(pool.gather_async());
         // First poll: the gather takes jobs 1 and 2 (both still blocked).
