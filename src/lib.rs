@@ -53,6 +53,10 @@ pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
 // sync primitives (src/sync/) re-exports go here
+pub use sync::{
+    IndexGuard, IndexSemaphore, LightSwitch, LightSwitchGuard, Lock, LockGuard, QLock, QLockGuard,
+    RWLock, ReadGuard, WriteGuard,
+};
 // queues (src/queue/) re-exports go here
 // process pools (src/process/) re-exports go here
 

@@ -1,0 +1,257 @@
+//! [`Lock`]: mutual exclusion over a value, as a slot broker with one slot.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::broker::{self, Acquire};
+use super::platform::Real;
+use super::slots::RawSlots;
+use crate::Timeout;
+
+/// The instant `d` from now, or `None` (wait forever) if that overflows.
+pub(crate) fn deadline(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+pub(crate) struct LockInner<T> {
+    pub(crate) raw: RawSlots<Real>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through a guard, and the broker grants its
+// single slot to one guard at a time; moving the whole lock between threads
+// moves `T`, hence `T: Send`. Shared access from several threads never yields
+// two references to `T` at once, so `T: Send` suffices for `Sync` (as for
+// `std::sync::Mutex`).
+unsafe impl<T: Send> Send for LockInner<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send> Sync for LockInner<T> {}
+
+/// Mutual exclusion: one holder at a time, guard derefs to the protected `T`.
+///
+/// A cheap `Clone` handle: all clones address the same broker. `Lock::new(())`
+/// is a plain lock. Waiters are granted in arrival order. The guard owns an
+/// `Arc` to the lock, so it is `Send + 'static` and may be dropped on another
+/// thread; it releases on drop, also while a panic unwinds.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let counter = lox::Lock::new(0u64);
+/// let handles: Vec<_> = (0..4)
+///     .map(|_| {
+///         let counter = counter.clone();
+///         std::thread::spawn(move || {
+///             for _ in 0..1000 {
+///                 *counter.acquire() += 1;
+///             }
+///         })
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(*counter.acquire(), 4000);
+///
+/// let guard = counter.acquire();
+/// assert!(counter.is_locked());
+/// assert!(counter.try_acquire().is_none());
+/// assert_eq!(
+///     counter.acquire_timeout(Duration::from_millis(10)).unwrap_err(),
+///     lox::Timeout
+/// );
+/// drop(guard);
+/// assert!(!counter.is_locked());
+/// ```
+pub struct Lock<T = ()> {
+    inner: Arc<LockInner<T>>,
+}
+
+impl<T> Clone for Lock<T> {
+    fn clone(&self) -> Self {
+        Lock {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Lock<T> {
+    /// A new, unlocked lock protecting `value`.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(vec![1, 2]);
+    /// lock.acquire().push(3);
+    /// assert_eq!(*lock.acquire(), vec![1, 2, 3]);
+    /// ```
+    pub fn new(value: T) -> Self {
+        Lock {
+            inner: Arc::new(LockInner {
+                raw: RawSlots::new(1),
+                value: UnsafeCell::new(value),
+            }),
+        }
+    }
+
+    /// Block until the lock is granted.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(String::from("a"));
+    /// lock.acquire().push('b');
+    /// assert_eq!(&*lock.acquire(), "ab");
+    /// ```
+    pub fn acquire(&self) -> LockGuard<T> {
+        let _ = broker::acquire(&self.inner.raw, (), None);
+        LockGuard::new(self.inner.clone())
+    }
+
+    /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
+    /// `timeout`; a waiter that gave up is out of the queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = lox::Lock::new(());
+    /// let held = lock.acquire();
+    /// assert!(lock.acquire_timeout(Duration::from_millis(5)).is_err());
+    /// drop(held);
+    /// assert!(lock.acquire_timeout(Duration::from_secs(5)).is_ok());
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
+        broker::acquire(&self.inner.raw, (), deadline(timeout))?;
+        Ok(LockGuard::new(self.inner.clone()))
+    }
+
+    /// The guard if the lock is free and nobody waits, else `None`; never blocks.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(1);
+    /// let g = lock.try_acquire().unwrap();
+    /// assert!(lock.try_acquire().is_none());
+    /// drop(g);
+    /// assert!(lock.try_acquire().is_some());
+    /// ```
+    pub fn try_acquire(&self) -> Option<LockGuard<T>> {
+        broker::try_acquire(&self.inner.raw, ())?;
+        Some(LockGuard::new(self.inner.clone()))
+    }
+
+    /// True while some guard holds the lock.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(());
+    /// assert!(!lock.is_locked());
+    /// let g = lock.acquire();
+    /// assert!(lock.is_locked());
+    /// drop(g);
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.inner.raw.available() == 0
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.inner.raw.waiting()
+    }
+}
+
+impl<T: Send + 'static> Lock<T> {
+    /// Async twin of [`acquire`](Self::acquire): waits without blocking the
+    /// executor thread (tokio, actix-rt, any executor). Dropping the future
+    /// before it resolves withdraws the request.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(5);
+    /// let value = futures::executor::block_on(async {
+    ///     let mut g = lock.acquire_async().await;
+    ///     *g += 1;
+    ///     *g
+    /// });
+    /// assert_eq!(value, 6);
+    /// ```
+    pub fn acquire_async(&self) -> impl Future<Output = LockGuard<T>> + Send + 'static {
+        let fut = Acquire::new(self.inner.clone(), |i: &LockInner<T>| &i.raw, ());
+        async move {
+            let (inner, _) = fut.await;
+            LockGuard::new(inner)
+        }
+    }
+}
+
+/// Holds a [`Lock`]; derefs to the protected value; releases on drop.
+///
+/// `Send + 'static` (for `T: Send + 'static`): it may be moved to and dropped
+/// on another thread.
+///
+/// ```
+/// let lock = lox::Lock::new(0);
+/// let mut guard = lock.acquire();
+/// *guard = 7;
+/// std::thread::spawn(move || drop(guard)).join().unwrap();
+/// assert_eq!(*lock.acquire(), 7);
+/// ```
+pub struct LockGuard<T = ()> {
+    inner: Arc<LockInner<T>>,
+    /// Send and Sync are granted by hand below.
+    _marker: PhantomData<*const ()>,
+}
+
+// SAFETY: moving the guard moves the exclusive right to `&mut T` to another
+// thread, which needs `T: Send`; the release in `drop` works from any thread.
+unsafe impl<T: Send> Send for LockGuard<T> {}
+// SAFETY: `&LockGuard` only gives `&T`, so sharing it needs `T: Sync`.
+unsafe impl<T: Sync> Sync for LockGuard<T> {}
+
+impl<T> LockGuard<T> {
+    fn new(inner: Arc<LockInner<T>>) -> Self {
+        LockGuard {
+            inner,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> Deref for LockGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock's only slot, granted by the broker,
+        // until it is dropped; no other guard exists meanwhile.
+        unsafe { &*self.inner.value.get() }
+    }
+}
+
+impl<T> DerefMut for LockGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this reference unique.
+        unsafe { &mut *self.inner.value.get() }
+    }
+}
+
+impl<T> Drop for LockGuard<T> {
+    fn drop(&mut self) {
+        broker::Broker::release(&self.inner.raw, 0);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for LockGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LockGuard").field(&**self).finish()
+    }
+}
