@@ -58,6 +58,7 @@ pub use sync::{
     RWLock, ReadGuard, WriteGuard,
 };
 // queues (src/queue/) re-exports go here
+pub use queue::{Announcement, Funnel, FunnelInput, SubscribeFinalizedError};
 // process pools (src/process/) re-exports go here
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of

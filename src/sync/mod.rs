@@ -23,7 +23,6 @@ mod slots;
 mod model;
 
 pub use light_switch::{LightSwitch, LightSwitchGuard};
-pub(crate) use lock::deadline;
 pub use lock::{Lock, LockGuard};
 pub use qlock::{QLock, QLockGuard};
 pub use rwlock::{RWLock, ReadGuard, WriteGuard};
