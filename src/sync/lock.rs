@@ -167,7 +167,21 @@ impl<T> Lock<T> {
         self.inner.raw.available() == 0
     }
 
-    pub(crate) fn waiting(&self) -> usize {
+    /// Waiters queued right now (the holder is not counted).
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(());
+    /// let g = lock.acquire();
+    /// let l2 = lock.clone();
+    /// let t = std::thread::spawn(move || drop(l2.acquire()));
+    /// while lock.waiting() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// drop(g);
+    /// t.join().unwrap();
+    /// assert_eq!(lock.waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
         self.inner.raw.waiting()
     }
 }
