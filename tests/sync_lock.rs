@@ -226,3 +226,60 @@ fn default_and_debug() {
     let g = lock.acquire();
     assert_eq!(format!("{g:?}"), "LockGuard(0)");
 }
+
+/// Counts drops of the protected value.
+struct Tracked(Arc<std::sync::atomic::AtomicUsize>);
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn guard_outliving_every_handle_frees_the_value_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let drops = Arc::new(AtomicUsize::new(0));
+    let lock = Lock::new(Tracked(drops.clone()));
+    let l2 = lock.clone();
+    let g = lock.acquire();
+    drop(lock);
+    drop(l2);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the guard still uses the value"
+    );
+    assert_eq!(g.0.load(Ordering::SeqCst), 0);
+    thread::spawn(move || drop(g)).join().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+    // No guard: the last handle frees.
+    let lock = Lock::new(Tracked(drops.clone()));
+    drop(lock.acquire());
+    drop(lock);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pending_async_acquire_as_last_handle() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let drops = Arc::new(AtomicUsize::new(0));
+    let lock = Lock::new(Tracked(drops.clone()));
+    let g = lock.acquire();
+    let fut = lock.acquire_async();
+    drop(lock);
+    // The future (holding the last handle) is dropped while `g` holds the lock.
+    drop(fut);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(g);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+    // The future resolves after every other handle is gone.
+    let lock = Lock::new(Tracked(drops.clone()));
+    let fut = lock.acquire_async();
+    drop(lock);
+    let g = fut.await;
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    drop(g);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}

@@ -249,3 +249,33 @@ async fn async_under_actix_rt() {
     drop(w);
     assert_eq!(t.await.unwrap(), "ab");
 }
+
+struct Tracked(Arc<AtomicUsize>);
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn readers_outliving_every_handle_free_the_value_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let l = RWLock::new(Tracked(drops.clone()));
+    let readers: Vec<_> = (0..4).map(|_| l.read()).collect();
+    drop(l);
+    let threads: Vec<_> = readers
+        .into_iter()
+        .map(|r| thread::spawn(move || drop(r)))
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+    let l = RWLock::new(Tracked(drops.clone()));
+    let w = l.write();
+    drop(l);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    drop(w);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}

@@ -21,7 +21,6 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -165,8 +164,10 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// Waiter `id` gives up. `Some(grant)` if it had been granted meanwhile:
     /// the caller now holds that grant.
     fn cancel(&self, id: WaiterId) -> Option<Self::Grant>;
-    /// Give a grant back; the broker hands it on to waiters.
-    fn release(&self, grant: Self::Grant);
+    /// Give a grant back; the broker hands it on to waiters. `true` when the
+    /// broker had been orphaned (see `orphan`) and this release let the last
+    /// holder out: the caller must then free the broker's owner.
+    fn release(&self, grant: Self::Grant) -> bool;
 }
 
 /// Non-blocking acquire.
@@ -215,20 +216,20 @@ fn acquire_slow<B: Broker>(
     }
 }
 
-/// Async acquire of `req` on the broker that `get` finds in `owner`.
-/// Resolves to the owner and the grant; dropping it before then cancels the
+/// Async acquire of `req` on the broker that `get` finds in `handle`.
+/// Resolves to the handle and the grant; dropping it before then cancels the
 /// request (a grant that raced with the drop is released on).
-pub(crate) struct Acquire<O: Send + Sync + 'static, B: Broker> {
-    owner: Option<Arc<O>>,
-    get: fn(&O) -> &B,
+pub(crate) struct Acquire<H: Send + Sync + 'static, B: Broker> {
+    handle: Option<H>,
+    get: fn(&H) -> &B,
     req: B::Req,
     waiter: Option<WaiterId>,
 }
 
-impl<O: Send + Sync + 'static, B: Broker> Acquire<O, B> {
-    pub(crate) fn new(owner: Arc<O>, get: fn(&O) -> &B, req: B::Req) -> Self {
+impl<H: Send + Sync + 'static, B: Broker> Acquire<H, B> {
+    pub(crate) fn new(handle: H, get: fn(&H) -> &B, req: B::Req) -> Self {
         Acquire {
-            owner: Some(owner),
+            handle: Some(handle),
             get,
             req,
             waiter: None,
@@ -236,16 +237,19 @@ impl<O: Send + Sync + 'static, B: Broker> Acquire<O, B> {
     }
 }
 
-impl<O: Send + Sync + 'static, B: Broker> Future for Acquire<O, B> {
-    type Output = (Arc<O>, B::Grant);
+// The future is never structurally pinned: it holds a handle and plain data.
+impl<H: Send + Sync + 'static, B: Broker> Unpin for Acquire<H, B> {}
+
+impl<H: Send + Sync + 'static, B: Broker> Future for Acquire<H, B> {
+    type Output = (H, B::Grant);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let owner = this
-            .owner
+        let handle = this
+            .handle
             .as_ref()
             .expect("lox: acquire future polled after completion");
-        let broker = (this.get)(owner);
+        let broker = (this.get)(handle);
         let granted = match this.waiter {
             None => match broker.try_fast(this.req) {
                 Some(g) => Some(g),
@@ -262,20 +266,22 @@ impl<O: Send + Sync + 'static, B: Broker> Future for Acquire<O, B> {
         match granted {
             Some(g) => {
                 this.waiter = None;
-                let owner = this.owner.take().expect("checked above");
-                Poll::Ready((owner, g))
+                let handle = this.handle.take().expect("checked above");
+                Poll::Ready((handle, g))
             }
             None => Poll::Pending,
         }
     }
 }
 
-impl<O: Send + Sync + 'static, B: Broker> Drop for Acquire<O, B> {
+impl<H: Send + Sync + 'static, B: Broker> Drop for Acquire<H, B> {
     fn drop(&mut self) {
-        if let (Some(id), Some(owner)) = (self.waiter, self.owner.as_ref()) {
-            let broker = (self.get)(owner);
+        if let (Some(id), Some(handle)) = (self.waiter, self.handle.as_ref()) {
+            let broker = (self.get)(handle);
             if let Some(g) = broker.cancel(id) {
-                broker.release(g);
+                // We still hold a handle, so the broker cannot be orphaned.
+                let orphaned = broker.release(g);
+                debug_assert!(!orphaned);
             }
         }
     }

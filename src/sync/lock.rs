@@ -4,11 +4,14 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::broker::{self, Acquire};
+use super::broker::{self, Acquire, Broker};
 use super::platform::Real;
 use super::slots::RawSlots;
 use crate::Timeout;
@@ -69,14 +72,38 @@ unsafe impl<T: Send> Sync for LockInner<T> {}
 /// assert!(!counter.is_locked());
 /// ```
 pub struct Lock<T = ()> {
-    inner: Arc<LockInner<T>>,
+    /// Handles own the allocation through the `Arc`; guards only point into
+    /// it, and the lock being held keeps it alive: when the last handle goes
+    /// while a guard holds the lock, the handle leaves its reference to that
+    /// guard (see `Drop`), so an uncontended acquire+release touches no
+    /// reference count.
+    inner: ManuallyDrop<Arc<LockInner<T>>>,
 }
 
 impl<T> Clone for Lock<T> {
     fn clone(&self) -> Self {
         Lock {
-            inner: self.inner.clone(),
+            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
         }
+    }
+}
+
+impl<T> Drop for Lock<T> {
+    fn drop(&mut self) {
+        // Only handles (and pending async acquires, which hold a handle) own
+        // references, so a count of one cannot grow under our feet.
+        if Arc::strong_count(&self.inner) == 1 {
+            // Pairs with the release decrement of the other handles, so we see
+            // every acquire they made before letting go.
+            fence(Ordering::Acquire);
+            if self.inner.raw.orphan() {
+                // A guard still holds the lock: it now owns our reference and
+                // frees the lock on release (see `LockGuard::drop`).
+                return;
+            }
+        }
+        // SAFETY: `inner` is dropped exactly once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
 
@@ -104,10 +131,10 @@ impl<T> Lock<T> {
     /// ```
     pub fn new(value: T) -> Self {
         Lock {
-            inner: Arc::new(LockInner {
+            inner: ManuallyDrop::new(Arc::new(LockInner {
                 raw: RawSlots::new(1),
                 value: UnsafeCell::new(value),
-            }),
+            })),
         }
     }
 
@@ -120,7 +147,7 @@ impl<T> Lock<T> {
     /// ```
     pub fn acquire(&self) -> LockGuard<T> {
         let _ = broker::acquire(&self.inner.raw, (), None);
-        LockGuard::new(self.inner.clone())
+        LockGuard::new(self)
     }
 
     /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
@@ -136,7 +163,7 @@ impl<T> Lock<T> {
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
         broker::acquire(&self.inner.raw, (), deadline(timeout))?;
-        Ok(LockGuard::new(self.inner.clone()))
+        Ok(LockGuard::new(self))
     }
 
     /// The guard if the lock is free and nobody waits, else `None`; never blocks.
@@ -150,7 +177,7 @@ impl<T> Lock<T> {
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<T>> {
         broker::try_acquire(&self.inner.raw, ())?;
-        Some(LockGuard::new(self.inner.clone()))
+        Some(LockGuard::new(self))
     }
 
     /// True while some guard holds the lock.
@@ -201,10 +228,12 @@ impl<T: Send + 'static> Lock<T> {
     /// assert_eq!(value, 6);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = LockGuard<T>> + Send + 'static {
-        let fut = Acquire::new(self.inner.clone(), |i: &LockInner<T>| &i.raw, ());
+        let fut = Acquire::new(self.clone(), |l: &Lock<T>| &l.inner.raw, ());
         async move {
-            let (inner, _) = fut.await;
-            LockGuard::new(inner)
+            let (lock, _) = fut.await;
+            LockGuard::new(&lock)
+            // `lock` is dropped here like any handle: if it was the last one,
+            // the guard inherits its reference.
         }
     }
 }
@@ -222,9 +251,12 @@ impl<T: Send + 'static> Lock<T> {
 /// assert_eq!(*lock.acquire(), 7);
 /// ```
 pub struct LockGuard<T = ()> {
-    inner: Arc<LockInner<T>>,
-    /// Send and Sync are granted by hand below.
-    _marker: PhantomData<*const ()>,
+    /// Points into the `Arc` of the lock's handles; valid while the lock is
+    /// held (see [`Lock`]'s `Drop`).
+    inner: NonNull<LockInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync are granted
+    /// by hand below.
+    _marker: PhantomData<(Arc<LockInner<T>>, *const ())>,
 }
 
 // SAFETY: moving the guard moves the exclusive right to `&mut T` to another
@@ -234,11 +266,19 @@ unsafe impl<T: Send> Send for LockGuard<T> {}
 unsafe impl<T: Sync> Sync for LockGuard<T> {}
 
 impl<T> LockGuard<T> {
-    fn new(inner: Arc<LockInner<T>>) -> Self {
+    /// The guard of a lock just granted through `lock`.
+    fn new(lock: &Lock<T>) -> Self {
         LockGuard {
-            inner,
+            inner: NonNull::from(&**lock.inner),
             _marker: PhantomData,
         }
+    }
+
+    fn inner(&self) -> &LockInner<T> {
+        // SAFETY: the allocation lives while the lock is held: a handle that
+        // would free it while we hold the lock leaves its reference to us
+        // instead (`Lock::drop`), and we free it only on release, in `drop`.
+        unsafe { self.inner.as_ref() }
     }
 }
 
@@ -247,20 +287,25 @@ impl<T> Deref for LockGuard<T> {
     fn deref(&self) -> &T {
         // SAFETY: this guard holds the lock's only slot, granted by the broker,
         // until it is dropped; no other guard exists meanwhile.
-        unsafe { &*self.inner.value.get() }
+        unsafe { &*self.inner().value.get() }
     }
 }
 
 impl<T> DerefMut for LockGuard<T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this reference unique.
-        unsafe { &mut *self.inner.value.get() }
+        unsafe { &mut *self.inner().value.get() }
     }
 }
 
 impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
-        broker::Broker::release(&self.inner.raw, 0);
+        if self.inner().raw.release(0) {
+            // SAFETY: the broker was orphaned: the last handle left its `Arc`
+            // reference to the holder of the lock, which we were until this
+            // release; nobody else can reach the lock any more.
+            unsafe { drop(Arc::from_raw(self.inner.as_ptr())) }
+        }
     }
 }
 

@@ -104,7 +104,7 @@ fn get<B: Broker<P = Shuttle>>(b: &Arc<B>, req: B::Req, mode: Mode) -> Option<B:
         Mode::Timed => broker::acquire(&**b, req, some_deadline()).ok(),
         Mode::Try => broker::try_acquire(&**b, req),
         Mode::DroppedFuture => {
-            let mut fut = Box::pin(Acquire::new(b.clone(), |b: &B| b, req));
+            let mut fut = Box::pin(Acquire::new(b.clone(), |b: &Arc<B>| &**b, req));
             let waker = futures::task::noop_waker();
             match fut.as_mut().poll(&mut Context::from_waker(&waker)) {
                 Poll::Ready((_, g)) => Some(g),
@@ -115,7 +115,9 @@ fn get<B: Broker<P = Shuttle>>(b: &Arc<B>, req: B::Req, mode: Mode) -> Option<B:
                 }
             }
         }
-        Mode::Async => Some(shuttle::future::block_on(Acquire::new(b.clone(), |b: &B| b, req)).1),
+        Mode::Async => {
+            Some(shuttle::future::block_on(Acquire::new(b.clone(), |b: &Arc<B>| &**b, req)).1)
+        }
     }
 }
 
@@ -326,6 +328,56 @@ fn model_grant_cancel_race() {
             assert_eq!(raw.available(), 1);
             assert_eq!(raw.waiting(), 0);
             assert_eq!(raw.pending_grants(), 0);
+        },
+        ITERS,
+    );
+}
+
+/// The last handle goes (`orphan`) while guards release: exactly one party
+/// frees the owner (the handle if everyone was out, else the last guard out).
+#[test]
+fn model_orphan_slots() {
+    shuttle::check_random(
+        || {
+            let raw = Arc::new(RawSlots::<Shuttle>::new(1));
+            let held = broker::try_acquire(&*raw, ()).unwrap();
+            let guard = {
+                let raw = raw.clone();
+                thread::spawn(move || raw.release(held))
+            };
+            let handle_frees = !raw.orphan();
+            let guard_frees = guard.join().unwrap();
+            assert!(
+                handle_frees ^ guard_frees,
+                "freed {} times",
+                handle_frees as u8 + guard_frees as u8
+            );
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_orphan_rw() {
+    shuttle::check_random(
+        || {
+            let raw = Arc::new(RawRw::<Shuttle>::new());
+            let a = broker::try_acquire(&*raw, Access::Read).unwrap();
+            let b = broker::try_acquire(&*raw, Access::Read).unwrap();
+            let guards: Vec<_> = [a, b]
+                .into_iter()
+                .map(|g| {
+                    let raw = raw.clone();
+                    thread::spawn(move || raw.release(g))
+                })
+                .collect();
+            let handle_frees = !raw.orphan();
+            let frees = handle_frees as u8
+                + guards
+                    .into_iter()
+                    .map(|t| t.join().unwrap() as u8)
+                    .sum::<u8>();
+            assert_eq!(frees, 1);
         },
         ITERS,
     );

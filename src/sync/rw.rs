@@ -1,7 +1,8 @@
 //! The readers-writer broker behind [`RWLock`](crate::RWLock).
 //!
-//! State word: bits 0..62 count the readers inside, bit 62 = a writer is
-//! inside, bit 63 = `SLOW` (waiters queued). The fast paths (CAS) run only
+//! State word: bits 0..61 count the readers inside, bit 62 = a writer is
+//! inside, bit 63 = `SLOW` (waiters queued), bit 61 = `ORPHAN` (every handle
+//! is gone while guards are still inside: the last one out frees the owner). The fast paths (CAS) run only
 //! while nobody waits. Waiters are served in arrival order: a run of readers
 //! at the front of the queue is granted together; a writer at the front waits
 //! until every reader has left, and every reader that arrives after it queues
@@ -13,7 +14,9 @@ use super::broker::{Broker, Queue, WaiterId, Wake, SLOW};
 use super::platform::{Mailbox, Platform, Word};
 
 const WRITER: u64 = 1 << 62;
-const READERS: u64 = WRITER - 1;
+/// Set once the last handle is gone while guards are still inside.
+const ORPHAN: u64 = 1 << 61;
+const READERS: u64 = ORPHAN - 1;
 
 /// What a waiter asks for, and what it is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +64,27 @@ impl<P: Platform> RawRw<P> {
     #[cfg(test)]
     pub(crate) fn pending_grants(&self) -> usize {
         self.mailbox.with(|s| s.queue.pending_grants())
+    }
+
+    /// The last handle to the owner is being dropped (no request can come
+    /// any more). `false`: nobody is inside, free the owner now. `true`:
+    /// guards are inside; the release that lets the last one out returns
+    /// `true`, telling that guard to free the owner.
+    pub(crate) fn orphan(&self) -> bool {
+        let mut w = self.word.load();
+        loop {
+            debug_assert!(
+                w & (SLOW | ORPHAN) == 0,
+                "lox: orphaning a broker with waiters"
+            );
+            if w & (READERS | WRITER) == 0 {
+                return false;
+            }
+            match self.word.cas(w, w | ORPHAN) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
     }
 
     fn lock_word(&self) -> u64 {
@@ -198,7 +222,7 @@ impl<P: Platform> Broker for RawRw<P> {
     }
 
     #[inline]
-    fn release(&self, a: Access) {
+    fn release(&self, a: Access) -> bool {
         let mut w = self.word.load();
         while w & SLOW == 0 {
             let new = match a {
@@ -206,10 +230,11 @@ impl<P: Platform> Broker for RawRw<P> {
                 Access::Write => w & !WRITER,
             };
             match self.word.cas(w, new) {
-                Ok(_) => return,
+                Ok(_) => return new & ORPHAN != 0 && new & (READERS | WRITER) == 0,
                 Err(now) => w = now,
             }
         }
-        self.release_slow(a)
+        self.release_slow(a);
+        false
     }
 }

@@ -4,7 +4,10 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,14 +48,59 @@ unsafe impl<T: Send + Sync> Sync for RwInner<T> {}
 /// assert_eq!(&*config.read(), "v1-patched");
 /// ```
 pub struct RWLock<T = ()> {
-    inner: Arc<RwInner<T>>,
+    /// Owned by the handles; guards point into it (the same scheme as
+    /// [`Lock`](crate::Lock): the last handle to go while guards are inside
+    /// leaves its reference to the last guard out).
+    inner: ManuallyDrop<Arc<RwInner<T>>>,
 }
 
 impl<T> Clone for RWLock<T> {
     fn clone(&self) -> Self {
         RWLock {
-            inner: self.inner.clone(),
+            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
         }
+    }
+}
+
+impl<T> Drop for RWLock<T> {
+    fn drop(&mut self) {
+        // Only handles (and pending async acquires, which hold one) own
+        // references: a count of one cannot grow under our feet.
+        if Arc::strong_count(&self.inner) == 1 {
+            fence(Ordering::Acquire);
+            if self.inner.raw.orphan() {
+                // Guards are inside: the last one out frees (see `release`).
+                return;
+            }
+        }
+        // SAFETY: `inner` is dropped exactly once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
+    }
+}
+
+/// Pointer to the lock of a guard; see [`RWLock`]'s `Drop`.
+fn raw_ptr<T>(lock: &RWLock<T>) -> NonNull<RwInner<T>> {
+    NonNull::from(&**lock.inner)
+}
+
+/// The lock a guard points to.
+///
+/// # Safety
+///
+/// `ptr` comes from a guard that has not been released yet.
+unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
+    // SAFETY: the allocation lives while any guard is inside: a handle that
+    // would free it then leaves its reference to the last guard out instead.
+    unsafe { ptr.as_ref() }
+}
+
+/// Give access `a` back; the last guard out of an orphaned lock frees it.
+fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
+    // SAFETY: called once per guard, from its `drop`.
+    if unsafe { inner_of(ptr) }.raw.release(a) {
+        // SAFETY: the broker was orphaned and we were the last one inside:
+        // the last handle's `Arc` reference is ours, nobody else can reach it.
+        unsafe { drop(Arc::from_raw(ptr.as_ptr())) }
     }
 }
 
@@ -80,10 +128,10 @@ impl<T> RWLock<T> {
     /// ```
     pub fn new(value: T) -> Self {
         RWLock {
-            inner: Arc::new(RwInner {
+            inner: ManuallyDrop::new(Arc::new(RwInner {
                 raw: RawRw::new(),
                 value: UnsafeCell::new(value),
-            }),
+            })),
         }
     }
 
@@ -95,7 +143,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn read(&self) -> ReadGuard<T> {
         let _ = broker::acquire(&self.inner.raw, Access::Read, None);
-        ReadGuard::new(self.inner.clone())
+        ReadGuard::new(self)
     }
 
     /// Block until write access is granted (nobody else inside).
@@ -107,7 +155,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn write(&self) -> WriteGuard<T> {
         let _ = broker::acquire(&self.inner.raw, Access::Write, None);
-        WriteGuard::new(self.inner.clone())
+        WriteGuard::new(self)
     }
 
     /// Like [`read`](Self::read), but gives up with [`Timeout`] after `timeout`.
@@ -122,7 +170,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn read_timeout(&self, timeout: Duration) -> Result<ReadGuard<T>, Timeout> {
         broker::acquire(&self.inner.raw, Access::Read, deadline(timeout))?;
-        Ok(ReadGuard::new(self.inner.clone()))
+        Ok(ReadGuard::new(self))
     }
 
     /// Like [`write`](Self::write), but gives up with [`Timeout`] after `timeout`.
@@ -137,7 +185,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn write_timeout(&self, timeout: Duration) -> Result<WriteGuard<T>, Timeout> {
         broker::acquire(&self.inner.raw, Access::Write, deadline(timeout))?;
-        Ok(WriteGuard::new(self.inner.clone()))
+        Ok(WriteGuard::new(self))
     }
 
     /// Read access if it can be had at once without passing a waiting writer.
@@ -151,7 +199,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn try_read(&self) -> Option<ReadGuard<T>> {
         broker::try_acquire(&self.inner.raw, Access::Read)?;
-        Some(ReadGuard::new(self.inner.clone()))
+        Some(ReadGuard::new(self))
     }
 
     /// Write access if nobody is inside or waiting.
@@ -165,7 +213,7 @@ impl<T> RWLock<T> {
     /// ```
     pub fn try_write(&self) -> Option<WriteGuard<T>> {
         broker::try_acquire(&self.inner.raw, Access::Write)?;
-        Some(WriteGuard::new(self.inner.clone()))
+        Some(WriteGuard::new(self))
     }
 
     /// Readers inside right now.
@@ -201,8 +249,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(v, 4);
     /// ```
     pub fn read_async(&self) -> impl Future<Output = ReadGuard<T>> + Send + 'static {
-        let fut = Acquire::new(self.inner.clone(), |i: &RwInner<T>| &i.raw, Access::Read);
-        async move { ReadGuard::new(fut.await.0) }
+        let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Read);
+        async move { ReadGuard::new(&fut.await.0) }
     }
 
     /// Async twin of [`write`](Self::write); never blocks the executor.
@@ -214,8 +262,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(*l.read(), 5);
     /// ```
     pub fn write_async(&self) -> impl Future<Output = WriteGuard<T>> + Send + 'static {
-        let fut = Acquire::new(self.inner.clone(), |i: &RwInner<T>| &i.raw, Access::Write);
-        async move { WriteGuard::new(fut.await.0) }
+        let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Write);
+        async move { WriteGuard::new(&fut.await.0) }
     }
 }
 
@@ -229,8 +277,9 @@ impl<T: Send + Sync + 'static> RWLock<T> {
 /// assert_eq!(l.readers(), 0);
 /// ```
 pub struct ReadGuard<T = ()> {
-    inner: Arc<RwInner<T>>,
-    _marker: PhantomData<*const ()>,
+    inner: NonNull<RwInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
+    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
 }
 
 // SAFETY: a read guard only gives `&T`; moving it to another thread shares
@@ -241,9 +290,9 @@ unsafe impl<T: Send + Sync> Send for ReadGuard<T> {}
 unsafe impl<T: Sync> Sync for ReadGuard<T> {}
 
 impl<T> ReadGuard<T> {
-    fn new(inner: Arc<RwInner<T>>) -> Self {
+    fn new(lock: &RWLock<T>) -> Self {
         ReadGuard {
-            inner,
+            inner: raw_ptr(lock),
             _marker: PhantomData,
         }
     }
@@ -254,13 +303,13 @@ impl<T> Deref for ReadGuard<T> {
     fn deref(&self) -> &T {
         // SAFETY: the broker granted read access: no writer is inside until
         // this guard (and every other reader) has been dropped.
-        unsafe { &*self.inner.value.get() }
+        unsafe { &*inner_of(self.inner).value.get() }
     }
 }
 
 impl<T> Drop for ReadGuard<T> {
     fn drop(&mut self) {
-        self.inner.raw.release(Access::Read);
+        release(self.inner, Access::Read);
     }
 }
 
@@ -281,8 +330,9 @@ impl<T: fmt::Debug> fmt::Debug for ReadGuard<T> {
 /// assert_eq!(*l.read(), 2);
 /// ```
 pub struct WriteGuard<T = ()> {
-    inner: Arc<RwInner<T>>,
-    _marker: PhantomData<*const ()>,
+    inner: NonNull<RwInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
+    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
 }
 
 // SAFETY: moving a write guard moves the unique `&mut T` to another thread
@@ -292,9 +342,9 @@ unsafe impl<T: Send> Send for WriteGuard<T> {}
 unsafe impl<T: Sync> Sync for WriteGuard<T> {}
 
 impl<T> WriteGuard<T> {
-    fn new(inner: Arc<RwInner<T>>) -> Self {
+    fn new(lock: &RWLock<T>) -> Self {
         WriteGuard {
-            inner,
+            inner: raw_ptr(lock),
             _marker: PhantomData,
         }
     }
@@ -305,20 +355,20 @@ impl<T> Deref for WriteGuard<T> {
     fn deref(&self) -> &T {
         // SAFETY: the broker granted write access: nobody else is inside
         // until this guard is dropped.
-        unsafe { &*self.inner.value.get() }
+        unsafe { &*inner_of(self.inner).value.get() }
     }
 }
 
 impl<T> DerefMut for WriteGuard<T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this reference unique.
-        unsafe { &mut *self.inner.value.get() }
+        unsafe { &mut *inner_of(self.inner).value.get() }
     }
 }
 
 impl<T> Drop for WriteGuard<T> {
     fn drop(&mut self) {
-        self.inner.raw.release(Access::Write);
+        release(self.inner, Access::Write);
     }
 }
 

@@ -134,7 +134,7 @@ impl IndexSemaphore {
     /// assert_eq!(i, 0);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = IndexGuard> + Send + 'static {
-        let fut = Acquire::new(self.raw.clone(), |r: &RawSlots<Real>| r, ());
+        let fut = Acquire::new(self.raw.clone(), |r: &Arc<RawSlots<Real>>| &**r, ());
         async move {
             let (raw, index) = fut.await;
             IndexGuard { raw, index }
@@ -190,7 +190,8 @@ impl IndexGuard {
 
 impl Drop for IndexGuard {
     fn drop(&mut self) {
-        self.raw.release(self.index);
+        // Guards hold an `Arc`, so this broker is never orphaned.
+        let _ = self.raw.release(self.index);
     }
 }
 

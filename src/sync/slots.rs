@@ -2,11 +2,12 @@
 //! [`IndexSemaphore`](crate::IndexSemaphore): `n` numbered slots, each granted
 //! to one holder at a time, waiters served strictly first come, first served.
 //!
-//! State word (for `n <= 63`): bit `i` set = slot `i` free; bit 63 = `SLOW`
-//! (waiters queued). Fast acquire clears the lowest free bit with one CAS while
+//! State word (for `n <= 62`): bit `i` set = slot `i` free; bit 63 = `SLOW`
+//! (waiters queued); bit 62 = `ORPHAN` (every handle is gone while guards
+//! still hold slots: the release that frees the last slot frees the owner). Fast acquire clears the lowest free bit with one CAS while
 //! `SLOW` is clear; fast release sets it back. Once a waiter is queued, a
 //! release hands its slot directly to the first waiter (the word never shows
-//! it free), so nobody can barge ahead of the queue. For `n > 63` the free set
+//! it free), so nobody can barge ahead of the queue. For `n > 62` the free set
 //! lives in the mailbox and `SLOW` stays set: every request goes through it.
 
 use std::collections::BTreeSet;
@@ -16,7 +17,12 @@ use super::broker::{Broker, Queue, WaiterId, Wake, SLOW};
 use super::platform::{Mailbox, Platform, Word};
 
 /// Most slots the fast path can represent in the state word.
-const FAST_SLOTS: usize = 63;
+const FAST_SLOTS: usize = 62;
+
+/// Set once the last handle is gone while slots are still held.
+const ORPHAN: u64 = 1 << 62;
+/// The bits of the word that are not free-slot bits.
+const FLAGS: u64 = SLOW | ORPHAN;
 
 pub(crate) struct SlotsState<P: Platform> {
     queue: Queue<P, (), usize>,
@@ -55,6 +61,32 @@ impl<P: Platform> RawSlots<P> {
         self.n > FAST_SLOTS
     }
 
+    /// The free-slot bits with every slot free (fast mode).
+    fn all_free(&self) -> u64 {
+        (1u64 << self.n) - 1
+    }
+
+    /// The last handle to the owner of this broker is being dropped (so no
+    /// request can come any more, and none is queued). `false`: every slot
+    /// is free, the caller frees the owner now. `true`: guards still hold
+    /// slots; the broker is marked orphaned and the release that frees the
+    /// last slot returns `true`, telling that guard to free the owner.
+    /// Fast mode (`n <= 62`) only.
+    pub(crate) fn orphan(&self) -> bool {
+        assert!(!self.big(), "lox: orphan() needs the fast-path word");
+        let mut w = self.word.load();
+        loop {
+            debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
+            if w & !FLAGS == self.all_free() {
+                return false;
+            }
+            match self.word.cas(w, w | ORPHAN) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
+    }
+
     /// Number of slots.
     pub(crate) fn slots(&self) -> usize {
         self.n
@@ -65,7 +97,7 @@ impl<P: Platform> RawSlots<P> {
         if self.big() {
             self.mailbox.with(|s| s.big_free.len())
         } else {
-            (self.word.load() & !SLOW).count_ones() as usize
+            (self.word.load() & !FLAGS).count_ones() as usize
         }
     }
 
@@ -101,7 +133,7 @@ impl<P: Platform> RawSlots<P> {
         if self.big() {
             s.big_free.pop_first()
         } else {
-            let free = *w & !SLOW;
+            let free = *w & !FLAGS;
             if free == 0 {
                 return None;
             }
@@ -121,7 +153,7 @@ impl<P: Platform> Broker for RawSlots<P> {
     fn try_fast(&self, _req: ()) -> Option<usize> {
         let mut w = self.word.load();
         loop {
-            if w & SLOW != 0 || w == 0 {
+            if w & FLAGS != 0 || w == 0 {
                 return None;
             }
             let bit = w & w.wrapping_neg();
@@ -180,20 +212,22 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     #[inline]
-    fn release(&self, slot: usize) {
+    fn release(&self, slot: usize) -> bool {
         debug_assert!(slot < self.n);
         if !self.big() {
             let bit = 1u64 << slot;
             let mut w = self.word.load();
             while w & SLOW == 0 {
                 debug_assert!(w & bit == 0, "lox: slot released twice");
-                match self.word.cas(w, w | bit) {
-                    Ok(_) => return,
+                let new = w | bit;
+                match self.word.cas(w, new) {
+                    Ok(_) => return new & ORPHAN != 0 && new & !FLAGS == self.all_free(),
                     Err(now) => w = now,
                 }
             }
         }
-        self.release_slow(slot)
+        self.release_slow(slot);
+        false
     }
 }
 
