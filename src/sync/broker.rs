@@ -146,6 +146,16 @@ impl<P: Platform, R: Copy, G: Copy> Queue<P, R, G> {
     }
 }
 
+/// What a waiter finds when it looks for its grant.
+pub(crate) enum Collect<G> {
+    /// Not granted yet; still queued.
+    Pending,
+    /// Granted: the waiter now holds `G`.
+    Granted(G),
+    /// Woken to compete again (barging policy); no longer queued.
+    Retry,
+}
+
 /// Operations every broker answers. `Req` says what is asked for (e.g. read
 /// or write), `Grant` what was handed out (e.g. an index).
 pub(crate) trait Broker: Send + Sync + 'static {
@@ -160,7 +170,7 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// Grant now, or queue a waiter woken through `wake`.
     fn request(&self, req: Self::Req, wake: Wake<Self::P>) -> Result<Self::Grant, WaiterId>;
     /// Collect waiter `id`'s grant; for async waiters, refresh the waker.
-    fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Option<Self::Grant>;
+    fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Collect<Self::Grant>;
     /// Waiter `id` gives up. `Some(grant)` if it had been granted meanwhile:
     /// the caller now holds that grant.
     fn cancel(&self, id: WaiterId) -> Option<Self::Grant>;
@@ -196,20 +206,35 @@ fn acquire_slow<B: Broker>(
     req: B::Req,
     deadline: Option<Instant>,
 ) -> Result<B::Grant, Timeout> {
-    let id = match b.request(req, Wake::Thread(<B::P as Platform>::current())) {
-        Ok(g) => return Ok(g),
-        Err(id) => id,
-    };
-    loop {
-        if let Some(g) = b.collect(id, None) {
+    // A holder usually lets go within a few hundred cycles: try again
+    // briefly before queueing and parking.
+    for _ in 0..<B::P as Platform>::SPINS {
+        std::hint::spin_loop();
+        if let Some(g) = b.try_fast(req) {
             return Ok(g);
         }
-        match deadline {
-            None => <B::P as Platform>::park(),
-            Some(d) => {
-                if <B::P as Platform>::park_until(d) {
-                    // Gave up; a grant that raced with the timeout is kept.
-                    return b.cancel(id).ok_or(Timeout);
+    }
+    loop {
+        let id = match b.request(req, Wake::Thread(<B::P as Platform>::current())) {
+            Ok(g) => return Ok(g),
+            Err(id) => id,
+        };
+        loop {
+            match b.collect(id, None) {
+                Collect::Granted(g) => return Ok(g),
+                Collect::Retry => match b.try_fast(req) {
+                    Some(g) => return Ok(g),
+                    None => break, // lost the race: queue again
+                },
+                Collect::Pending => {}
+            }
+            match deadline {
+                None => <B::P as Platform>::park(),
+                Some(d) => {
+                    if <B::P as Platform>::park_until(d) {
+                        // Gave up; a grant that raced with the timeout is kept.
+                        return b.cancel(id).ok_or(Timeout);
+                    }
                 }
             }
         }
@@ -250,18 +275,25 @@ impl<H: Send + Sync + 'static, B: Broker> Future for Acquire<H, B> {
             .as_ref()
             .expect("lox: acquire future polled after completion");
         let broker = (this.get)(handle);
-        let granted = match this.waiter {
-            None => match broker.try_fast(this.req) {
-                Some(g) => Some(g),
-                None => match broker.request(this.req, Wake::Task(cx.waker().clone())) {
-                    Ok(g) => Some(g),
-                    Err(id) => {
-                        this.waiter = Some(id);
-                        None
-                    }
+        let granted = loop {
+            match this.waiter {
+                None => match broker.try_fast(this.req) {
+                    Some(g) => break Some(g),
+                    None => match broker.request(this.req, Wake::Task(cx.waker().clone())) {
+                        Ok(g) => break Some(g),
+                        Err(id) => {
+                            this.waiter = Some(id);
+                            break None;
+                        }
+                    },
                 },
-            },
-            Some(id) => broker.collect(id, Some(cx.waker())),
+                Some(id) => match broker.collect(id, Some(cx.waker())) {
+                    Collect::Granted(g) => break Some(g),
+                    Collect::Pending => break None,
+                    // Woken to compete again: go round (fast path, then queue).
+                    Collect::Retry => this.waiter = None,
+                },
+            }
         };
         match granted {
             Some(g) => {

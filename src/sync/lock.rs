@@ -38,9 +38,14 @@ unsafe impl<T: Send> Sync for LockInner<T> {}
 /// Mutual exclusion: one holder at a time, guard derefs to the protected `T`.
 ///
 /// A cheap `Clone` handle: all clones address the same broker. `Lock::new(())`
-/// is a plain lock. Waiters are granted in arrival order. The guard owns an
-/// `Arc` to the lock, so it is `Send + 'static` and may be dropped on another
-/// thread; it releases on drop, also while a panic unwinds.
+/// is a plain lock. The guard is `Send + 'static` (it keeps the lock alive
+/// even if every handle is dropped) and may be dropped on another thread; it
+/// releases on drop, also while a panic unwinds.
+///
+/// Under contention a released lock goes to whoever takes it first, a woken
+/// waiter or a newcomer (as with parking_lot's mutex), which keeps throughput
+/// high; use [`QLock`](crate::QLock) for strict arrival order. A waiter that
+/// times out (or whose async acquire is dropped) leaves the queue at once.
 ///
 /// ```
 /// use std::time::Duration;
@@ -130,9 +135,19 @@ impl<T> Lock<T> {
     /// assert_eq!(*lock.acquire(), vec![1, 2, 3]);
     /// ```
     pub fn new(value: T) -> Self {
+        Self::with_broker(value, RawSlots::barging())
+    }
+
+    /// A lock whose waiters are served strictly first come, first served
+    /// (the broker of [`QLock`](crate::QLock)).
+    pub(crate) fn new_fifo(value: T) -> Self {
+        Self::with_broker(value, RawSlots::new(1))
+    }
+
+    fn with_broker(value: T, raw: RawSlots<Real>) -> Self {
         Lock {
             inner: ManuallyDrop::new(Arc::new(LockInner {
-                raw: RawSlots::new(1),
+                raw,
                 value: UnsafeCell::new(value),
             })),
         }
@@ -166,7 +181,7 @@ impl<T> Lock<T> {
         Ok(LockGuard::new(self))
     }
 
-    /// The guard if the lock is free and nobody waits, else `None`; never blocks.
+    /// The guard if the lock is free, else `None`; never blocks.
     ///
     /// ```
     /// let lock = lox::Lock::new(1);

@@ -44,6 +44,9 @@ impl Word for ShuttleWord {
     fn fetch_or(&self, v: u64) -> u64 {
         self.0.fetch_or(v, Ordering::AcqRel)
     }
+    fn fetch_and(&self, v: u64) -> u64 {
+        self.0.fetch_and(v, Ordering::AcqRel)
+    }
 }
 
 pub(crate) struct ShuttleMailbox<T>(shuttle::sync::Mutex<T>);
@@ -61,6 +64,7 @@ impl Platform for Shuttle {
     type Word = ShuttleWord;
     type Mailbox<T: Send> = ShuttleMailbox<T>;
     type Thread = thread::Thread;
+    const SPINS: u32 = 1;
     fn current() -> Self::Thread {
         thread::current()
     }
@@ -124,7 +128,12 @@ fn get<B: Broker<P = Shuttle>>(b: &Arc<B>, req: B::Req, mode: Mode) -> Option<B:
 use std::future::Future;
 
 fn slots_scenario(n: usize, modes: &'static [Mode]) {
-    let raw = Arc::new(RawSlots::<Shuttle>::new(n));
+    slots_scenario_with(RawSlots::<Shuttle>::new(n), modes)
+}
+
+fn slots_scenario_with(raw: RawSlots<Shuttle>, modes: &'static [Mode]) {
+    let n = raw.slots();
+    let raw = Arc::new(raw);
     let holders = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
     let threads: Vec<_> = modes
         .iter()
@@ -249,6 +258,38 @@ fn model_lock_pct() {
 }
 
 #[test]
+fn model_barging_lock() {
+    shuttle::check_random(
+        || {
+            slots_scenario_with(
+                RawSlots::barging(),
+                &[
+                    Mode::Blocking,
+                    Mode::Timed,
+                    Mode::Blocking,
+                    Mode::DroppedFuture,
+                ],
+            )
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_barging_lock_pct() {
+    shuttle::check_pct(
+        || {
+            slots_scenario_with(
+                RawSlots::barging(),
+                &[Mode::Blocking, Mode::Timed, Mode::Async, Mode::Try],
+            )
+        },
+        ITERS,
+        3,
+    );
+}
+
+#[test]
 fn model_semaphore() {
     shuttle::check_random(
         || {
@@ -339,7 +380,7 @@ fn model_grant_cancel_race() {
 fn model_orphan_slots() {
     shuttle::check_random(
         || {
-            let raw = Arc::new(RawSlots::<Shuttle>::new(1));
+            let raw = Arc::new(RawSlots::<Shuttle>::barging());
             let held = broker::try_acquire(&*raw, ()).unwrap();
             let guard = {
                 let raw = raw.clone();

@@ -17,6 +17,7 @@ pub(crate) trait Word: Send + Sync {
     fn store(&self, v: u64);
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64>;
     fn fetch_or(&self, v: u64) -> u64;
+    fn fetch_and(&self, v: u64) -> u64;
 }
 
 /// The broker's mailbox: requests are processed one at a time under it.
@@ -31,6 +32,8 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     type Mailbox<T: Send>: Mailbox<T>;
     /// A handle to unpark a parked waiter thread.
     type Thread: Clone + Send + Sync;
+    /// How many times a blocking acquire retries the fast path before queueing.
+    const SPINS: u32;
     fn current() -> Self::Thread;
     fn unpark(thread: &Self::Thread);
     /// Park until unparked (may wake spuriously).
@@ -65,6 +68,10 @@ impl Word for AtomicU64 {
     fn fetch_or(&self, v: u64) -> u64 {
         AtomicU64::fetch_or(self, v, Ordering::AcqRel)
     }
+    #[inline]
+    fn fetch_and(&self, v: u64) -> u64 {
+        AtomicU64::fetch_and(self, v, Ordering::AcqRel)
+    }
 }
 
 impl<T: Send> Mailbox<T> for parking_lot::Mutex<T> {
@@ -81,6 +88,7 @@ impl Platform for Real {
     type Word = AtomicU64;
     type Mailbox<T: Send> = parking_lot::Mutex<T>;
     type Thread = std::thread::Thread;
+    const SPINS: u32 = 40;
     fn current() -> Self::Thread {
         std::thread::current()
     }

@@ -74,7 +74,7 @@ impl<T> QLock<T> {
     /// ```
     pub fn new(value: T) -> Self {
         QLock {
-            lock: Lock::new(value),
+            lock: Lock::new_fifo(value),
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::task::Waker;
 
-use super::broker::{Broker, Queue, WaiterId, Wake, SLOW};
+use super::broker::{Broker, Collect, Queue, WaiterId, Wake, SLOW};
 use super::platform::{Mailbox, Platform, Word};
 
 const WRITER: u64 = 1 << 62;
@@ -193,11 +193,12 @@ impl<P: Platform> Broker for RawRw<P> {
         })
     }
 
-    fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Option<Access> {
-        self.mailbox.with(|s| match waker {
+    fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Collect<Access> {
+        let g = self.mailbox.with(|s| match waker {
             Some(waker) => s.queue.poll_grant(id, waker),
             None => s.queue.take_grant(id),
-        })
+        });
+        g.map_or(Collect::Pending, Collect::Granted)
     }
 
     fn cancel(&self, id: WaiterId) -> Option<Access> {
