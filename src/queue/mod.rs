@@ -1,5 +1,5 @@
-//! Queues: [`Announcement`](crate::Announcement) (broadcast with backlog) and
-//! [`Funnel`](crate::Funnel) (join by job id).
+//! Queues: [`Announcement`] (broadcast with backlog) and
+//! [`Funnel`] (join by job id).
 
 mod announcement;
 mod funnel;

@@ -1,6 +1,6 @@
-//! Synchronization primitives as lock brokers: [`Lock`](crate::Lock),
-//! [`IndexSemaphore`](crate::IndexSemaphore), [`LightSwitch`](crate::LightSwitch),
-//! [`QLock`](crate::QLock), [`RWLock`](crate::RWLock).
+//! Synchronization primitives as lock brokers: [`Lock`],
+//! [`IndexSemaphore`], [`LightSwitch`],
+//! [`QLock`], [`RWLock`].
 //!
 //! Each primitive is a **broker** (see [`broker`]): the single owner of its
 //! state (holders, FIFO of waiters, writer preference) that grants, queues,
