@@ -27,12 +27,16 @@ fn start_slow_server() -> String {
 }
 
 fn serve(mut stream: TcpStream) {
+    // Read the whole request head (up to the blank line): closing a socket
+    // with unread data makes the kernel reset the connection.
+    let mut reader = BufReader::new(&stream);
     let mut request_line = String::new();
-    if BufReader::new(&stream)
-        .read_line(&mut request_line)
-        .is_err()
-    {
+    if reader.read_line(&mut request_line).is_err() {
         return;
+    }
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 0) && header.trim() != "" {
+        header.clear();
     }
     let path = request_line
         .split_whitespace()

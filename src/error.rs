@@ -49,8 +49,17 @@ impl std::error::Error for TaskError {}
 
 /// A blocking call gave up after its timeout (the `lox.Timeout` of Python lox).
 ///
+/// Every blocking acquire of the sync primitives has a `_timeout` twin that
+/// returns it:
+///
 /// ```
-/// let err: Box<dyn std::error::Error + Send + Sync> = Box::new(lox::Timeout);
+/// use std::time::Duration;
+///
+/// let lock = lox::Lock::new(());
+/// let _held = lock.acquire();
+/// let err = lock.acquire_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(err, lox::Timeout);
+/// let err: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
 /// assert_eq!(err.to_string(), "timed out");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

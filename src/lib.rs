@@ -53,7 +53,12 @@ pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
 // sync primitives (src/sync/) re-exports go here
+pub use sync::{
+    IndexGuard, IndexSemaphore, LightSwitch, LightSwitchGuard, Lock, LockGuard, QLock, QLockGuard,
+    RWLock, ReadGuard, WriteGuard,
+};
 // queues (src/queue/) re-exports go here
+pub use queue::{Announcement, Funnel, FunnelInput, SubscribeFinalizedError};
 // process pools (src/process/) re-exports go here
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of

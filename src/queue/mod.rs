@@ -1,1 +1,8 @@
-//! Queues: Announcement (broadcast with backlog) and Funnel (join by job id).
+//! Queues: [`Announcement`] (broadcast with backlog) and
+//! [`Funnel`] (join by job id).
+
+mod announcement;
+mod funnel;
+
+pub use announcement::{Announcement, SubscribeFinalizedError};
+pub use funnel::{Funnel, FunnelInput};

@@ -1,2 +1,39 @@
-//! Synchronization primitives as lock brokers: Lock, IndexSemaphore,
-//! LightSwitch, QLock, RWLock.
+//! Synchronization primitives as lock brokers: [`Lock`],
+//! [`IndexSemaphore`], [`LightSwitch`],
+//! [`QLock`], [`RWLock`].
+//!
+//! Each primitive is a **broker** (see [`broker`]): the single owner of its
+//! state (holders, FIFO of waiters, writer preference) that grants, queues,
+//! hands on and cancels requests one at a time under its mailbox, with an
+//! atomic fast path (one CAS on a state word) while the primitive is free
+//! and, for the FIFO policies, nobody waits. The brokers are state machines
+//! with waiter ids ([`slots::RawSlots`]: n numbered slots, FIFO or barging;
+//! [`rw::RawRw`]: readers-writer, FIFO with writer preference), separate from
+//! the public handles that wrap them, and generic over a [`platform`] so that
+//! the `model` unit tests run the very same code under the shuttle model
+//! checker.
+//!
+//! Handles are `Arc`s. The guards of `Lock`, `QLock` and `RWLock` hold no
+//! reference count of their own (that keeps an uncontended acquire+release at
+//! two atomic operations): the lock being held keeps the allocation alive.
+//! When the last handle goes while guards are inside, the broker is marked
+//! *orphaned* and the last guard out frees it.
+
+pub(crate) mod broker;
+mod light_switch;
+mod lock;
+pub(crate) mod platform;
+mod qlock;
+mod rw;
+mod rwlock;
+mod semaphore;
+mod slots;
+
+#[cfg(test)]
+mod model;
+
+pub use light_switch::{LightSwitch, LightSwitchGuard};
+pub use lock::{Lock, LockGuard};
+pub use qlock::{QLock, QLockGuard};
+pub use rwlock::{RWLock, ReadGuard, WriteGuard};
+pub use semaphore::{IndexGuard, IndexSemaphore};

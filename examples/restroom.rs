@@ -1,0 +1,79 @@
+//! `LightSwitch`: the janitor and the people, from the Python lox docs.
+//!
+//! People share the restroom; the janitor needs it empty. The first person in
+//! takes the restroom's lock (the light goes on), the last one out releases
+//! it; the janitor simply takes the lock, so he waits until nobody is inside,
+//! and nobody gets in while he cleans.
+//!
+//! `cargo run --release --example restroom`
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+// ANCHOR: main
+fn main() {
+    let restroom = lox::Lock::new(());
+    let light = lox::LightSwitch::new(restroom.clone());
+    let inside = Arc::new(AtomicUsize::new(0));
+    let timeline = Arc::new(Mutex::new(Vec::<String>::new()));
+    let start = Instant::now();
+    let log = {
+        let timeline = timeline.clone();
+        move |what: String| {
+            let line = format!("{:4} ms  {what}", start.elapsed().as_millis());
+            println!("{line}");
+            timeline.lock().unwrap().push(what);
+        }
+    };
+
+    let people = {
+        let (light, inside, log) = (light.clone(), inside.clone(), log.clone());
+        lox::thread(4, move |name: &'static str| {
+            let _in = light.acquire(); // first one in turns the light on
+            inside.fetch_add(1, Ordering::SeqCst);
+            log(format!("{name} enters"));
+            std::thread::sleep(Duration::from_millis(30));
+            inside.fetch_sub(1, Ordering::SeqCst);
+            log(format!("{name} leaves"));
+            // last one out turns the light off: the restroom lock is released
+        })
+    };
+    for name in ["Alice", "Bob", "Carol"] {
+        people.scatter(name);
+    }
+
+    std::thread::sleep(Duration::from_millis(10)); // the janitor arrives while they are inside
+    let janitor = {
+        let (restroom, inside, log) = (restroom.clone(), inside.clone(), log.clone());
+        std::thread::spawn(move || {
+            log("janitor waits".into());
+            let _cleaning = restroom.acquire(); // waits until the last one leaves
+            assert_eq!(
+                inside.load(Ordering::SeqCst),
+                0,
+                "the janitor never cleans an occupied restroom"
+            );
+            log("janitor cleans".into());
+            std::thread::sleep(Duration::from_millis(20));
+            log("janitor done".into());
+        })
+    };
+    janitor.join().unwrap();
+    people.gather();
+
+    // Dave comes after the cleaning.
+    people.scatter("Dave");
+    people.gather();
+    assert!(!restroom.is_locked() && light.count() == 0);
+
+    let t = timeline.lock().unwrap();
+    let cleans = t.iter().position(|l| l == "janitor cleans").unwrap();
+    let entries_before = t[..cleans].iter().filter(|l| l.ends_with("enters")).count();
+    let leaves_before = t[..cleans].iter().filter(|l| l.ends_with("leaves")).count();
+    assert_eq!(
+        entries_before, leaves_before,
+        "everyone who entered left before the cleaning"
+    );
+}
+// ANCHOR_END: main

@@ -1,0 +1,331 @@
+//! [`Lock`]: mutual exclusion over a value, as a slot broker with one slot.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::broker::{self, Acquire, Broker};
+use super::platform::Real;
+use super::slots::RawSlots;
+use crate::Timeout;
+
+/// The instant `d` from now, or `None` (wait forever) if that overflows.
+pub(crate) fn deadline(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+pub(crate) struct LockInner<T> {
+    pub(crate) raw: RawSlots<Real>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through a guard, and the broker grants its
+// single slot to one guard at a time; moving the whole lock between threads
+// moves `T`, hence `T: Send`. Shared access from several threads never yields
+// two references to `T` at once, so `T: Send` suffices for `Sync` (as for
+// `std::sync::Mutex`).
+unsafe impl<T: Send> Send for LockInner<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send> Sync for LockInner<T> {}
+
+/// Mutual exclusion: one holder at a time, guard derefs to the protected `T`.
+///
+/// A cheap `Clone` handle: all clones address the same broker. `Lock::new(())`
+/// is a plain lock. The guard is `Send + 'static` (it keeps the lock alive
+/// even if every handle is dropped) and may be dropped on another thread; it
+/// releases on drop, also while a panic unwinds.
+///
+/// Under contention a released lock goes to whoever takes it first, a woken
+/// waiter or a newcomer (as with parking_lot's mutex), which keeps throughput
+/// high; use [`QLock`](crate::QLock) for strict arrival order. A waiter that
+/// times out (or whose async acquire is dropped) leaves the queue at once.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let counter = lox::Lock::new(0u64);
+/// let handles: Vec<_> = (0..4)
+///     .map(|_| {
+///         let counter = counter.clone();
+///         std::thread::spawn(move || {
+///             for _ in 0..1000 {
+///                 *counter.acquire() += 1;
+///             }
+///         })
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(*counter.acquire(), 4000);
+///
+/// let guard = counter.acquire();
+/// assert!(counter.is_locked());
+/// assert!(counter.try_acquire().is_none());
+/// assert_eq!(
+///     counter.acquire_timeout(Duration::from_millis(10)).unwrap_err(),
+///     lox::Timeout
+/// );
+/// drop(guard);
+/// assert!(!counter.is_locked());
+/// ```
+pub struct Lock<T = ()> {
+    /// Handles own the allocation through the `Arc`; guards only point into
+    /// it, and the lock being held keeps it alive: when the last handle goes
+    /// while a guard holds the lock, the handle leaves its reference to that
+    /// guard (see `Drop`), so an uncontended acquire+release touches no
+    /// reference count.
+    inner: ManuallyDrop<Arc<LockInner<T>>>,
+}
+
+impl<T> Clone for Lock<T> {
+    fn clone(&self) -> Self {
+        Lock {
+            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
+        }
+    }
+}
+
+impl<T> Drop for Lock<T> {
+    fn drop(&mut self) {
+        // Only handles (and pending async acquires, which hold a handle) own
+        // references, so a count of one cannot grow under our feet.
+        if Arc::strong_count(&self.inner) == 1 {
+            // Pairs with the release decrement of the other handles, so we see
+            // every acquire they made before letting go.
+            fence(Ordering::Acquire);
+            if self.inner.raw.orphan() {
+                // A guard still holds the lock: it now owns our reference and
+                // frees the lock on release (see `LockGuard::drop`).
+                return;
+            }
+        }
+        // SAFETY: `inner` is dropped exactly once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
+    }
+}
+
+impl<T: Default> Default for Lock<T> {
+    fn default() -> Self {
+        Lock::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.is_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Lock<T> {
+    /// A new, unlocked lock protecting `value`.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(vec![1, 2]);
+    /// lock.acquire().push(3);
+    /// assert_eq!(*lock.acquire(), vec![1, 2, 3]);
+    /// ```
+    pub fn new(value: T) -> Self {
+        Self::with_broker(value, RawSlots::barging())
+    }
+
+    /// A lock whose waiters are served strictly first come, first served
+    /// (the broker of [`QLock`](crate::QLock)).
+    pub(crate) fn new_fifo(value: T) -> Self {
+        Self::with_broker(value, RawSlots::new(1))
+    }
+
+    fn with_broker(value: T, raw: RawSlots<Real>) -> Self {
+        Lock {
+            inner: ManuallyDrop::new(Arc::new(LockInner {
+                raw,
+                value: UnsafeCell::new(value),
+            })),
+        }
+    }
+
+    /// Block until the lock is granted.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(String::from("a"));
+    /// lock.acquire().push('b');
+    /// assert_eq!(&*lock.acquire(), "ab");
+    /// ```
+    pub fn acquire(&self) -> LockGuard<T> {
+        let _ = broker::acquire(&self.inner.raw, (), None);
+        LockGuard::new(self)
+    }
+
+    /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
+    /// `timeout`; a waiter that gave up is out of the queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = lox::Lock::new(());
+    /// let held = lock.acquire();
+    /// assert!(lock.acquire_timeout(Duration::from_millis(5)).is_err());
+    /// drop(held);
+    /// assert!(lock.acquire_timeout(Duration::from_secs(5)).is_ok());
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
+        broker::acquire(&self.inner.raw, (), deadline(timeout))?;
+        Ok(LockGuard::new(self))
+    }
+
+    /// The guard if the lock is free, else `None`; never blocks.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(1);
+    /// let g = lock.try_acquire().unwrap();
+    /// assert!(lock.try_acquire().is_none());
+    /// drop(g);
+    /// assert!(lock.try_acquire().is_some());
+    /// ```
+    pub fn try_acquire(&self) -> Option<LockGuard<T>> {
+        broker::try_acquire(&self.inner.raw, ())?;
+        Some(LockGuard::new(self))
+    }
+
+    /// True while some guard holds the lock.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(());
+    /// assert!(!lock.is_locked());
+    /// let g = lock.acquire();
+    /// assert!(lock.is_locked());
+    /// drop(g);
+    /// assert!(!lock.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.inner.raw.available() == 0
+    }
+
+    /// Waiters queued right now (the holder is not counted).
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(());
+    /// let g = lock.acquire();
+    /// let l2 = lock.clone();
+    /// let t = std::thread::spawn(move || drop(l2.acquire()));
+    /// while lock.waiting() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// drop(g);
+    /// t.join().unwrap();
+    /// assert_eq!(lock.waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
+        self.inner.raw.waiting()
+    }
+}
+
+impl<T: Send + 'static> Lock<T> {
+    /// Async twin of [`acquire`](Self::acquire): waits without blocking the
+    /// executor thread (tokio, actix-rt, any executor). Dropping the future
+    /// before it resolves withdraws the request.
+    ///
+    /// ```
+    /// let lock = lox::Lock::new(5);
+    /// let value = futures::executor::block_on(async {
+    ///     let mut g = lock.acquire_async().await;
+    ///     *g += 1;
+    ///     *g
+    /// });
+    /// assert_eq!(value, 6);
+    /// ```
+    pub fn acquire_async(&self) -> impl Future<Output = LockGuard<T>> + Send + 'static {
+        let fut = Acquire::new(self.clone(), |l: &Lock<T>| &l.inner.raw, ());
+        async move {
+            let (lock, _) = fut.await;
+            LockGuard::new(&lock)
+            // `lock` is dropped here like any handle: if it was the last one,
+            // the guard inherits its reference.
+        }
+    }
+}
+
+/// Holds a [`Lock`]; derefs to the protected value; releases on drop.
+///
+/// `Send + 'static` (for `T: Send + 'static`): it may be moved to and dropped
+/// on another thread.
+///
+/// ```
+/// let lock = lox::Lock::new(0);
+/// let mut guard = lock.acquire();
+/// *guard = 7;
+/// std::thread::spawn(move || drop(guard)).join().unwrap();
+/// assert_eq!(*lock.acquire(), 7);
+/// ```
+pub struct LockGuard<T = ()> {
+    /// Points into the `Arc` of the lock's handles; valid while the lock is
+    /// held (see [`Lock`]'s `Drop`).
+    inner: NonNull<LockInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync are granted
+    /// by hand below.
+    _marker: PhantomData<(Arc<LockInner<T>>, *const ())>,
+}
+
+// SAFETY: moving the guard moves the exclusive right to `&mut T` to another
+// thread, which needs `T: Send`; the release in `drop` works from any thread.
+unsafe impl<T: Send> Send for LockGuard<T> {}
+// SAFETY: `&LockGuard` only gives `&T`, so sharing it needs `T: Sync`.
+unsafe impl<T: Sync> Sync for LockGuard<T> {}
+
+impl<T> LockGuard<T> {
+    /// The guard of a lock just granted through `lock`.
+    fn new(lock: &Lock<T>) -> Self {
+        LockGuard {
+            inner: NonNull::from(&**lock.inner),
+            _marker: PhantomData,
+        }
+    }
+
+    fn inner(&self) -> &LockInner<T> {
+        // SAFETY: the allocation lives while the lock is held: a handle that
+        // would free it while we hold the lock leaves its reference to us
+        // instead (`Lock::drop`), and we free it only on release, in `drop`.
+        unsafe { self.inner.as_ref() }
+    }
+}
+
+impl<T> Deref for LockGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the lock's only slot, granted by the broker,
+        // until it is dropped; no other guard exists meanwhile.
+        unsafe { &*self.inner().value.get() }
+    }
+}
+
+impl<T> DerefMut for LockGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this reference unique.
+        unsafe { &mut *self.inner().value.get() }
+    }
+}
+
+impl<T> Drop for LockGuard<T> {
+    fn drop(&mut self) {
+        if self.inner().raw.release(0) {
+            // SAFETY: the broker was orphaned: the last handle left its `Arc`
+            // reference to the holder of the lock, which we were until this
+            // release; nobody else can reach the lock any more.
+            unsafe { drop(Arc::from_raw(self.inner.as_ptr())) }
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for LockGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LockGuard").field(&**self).finish()
+    }
+}

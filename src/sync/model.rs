@@ -1,0 +1,425 @@
+//! Model checks of the broker state machines under shuttle: the very code of
+//! [`RawSlots`] and [`RawRw`] (fast paths included) runs on shuttle's atomics,
+//! mutex and thread parking, and shuttle explores interleavings of grant,
+//! release, timeout and cancel. A timed wait is modelled as a nondeterministic
+//! choice: each time a waiter would park with a deadline, it either times out
+//! (and cancels) or goes around again.
+//!
+//! Invariants checked: mutual exclusion (slots) / no writer with readers (rw),
+//! no lost wake-up (shuttle reports a deadlock), and at the end the broker is
+//! idle: every slot free, no waiter queued, no grant left on a waiter that gave up.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use shuttle::rand::Rng;
+use shuttle::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use shuttle::thread;
+
+use super::broker::{self, Acquire, Broker, Wake};
+use super::platform::{Mailbox, Platform, Word};
+use super::rw::{Access, RawRw};
+use super::slots::RawSlots;
+
+/// Shuttle's threads, atomics and mutex.
+pub(crate) struct Shuttle;
+
+pub(crate) struct ShuttleWord(AtomicU64);
+
+impl Word for ShuttleWord {
+    fn new(v: u64) -> Self {
+        ShuttleWord(AtomicU64::new(v))
+    }
+    fn load(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+    fn store(&self, v: u64) {
+        self.0.store(v, Ordering::Release)
+    }
+    fn cas(&self, current: u64, new: u64) -> Result<u64, u64> {
+        self.0
+            .compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire)
+    }
+    fn fetch_or(&self, v: u64) -> u64 {
+        self.0.fetch_or(v, Ordering::AcqRel)
+    }
+    fn fetch_and(&self, v: u64) -> u64 {
+        self.0.fetch_and(v, Ordering::AcqRel)
+    }
+}
+
+pub(crate) struct ShuttleMailbox<T>(shuttle::sync::Mutex<T>);
+
+impl<T: Send> Mailbox<T> for ShuttleMailbox<T> {
+    fn new(value: T) -> Self {
+        ShuttleMailbox(shuttle::sync::Mutex::new(value))
+    }
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.lock().unwrap())
+    }
+}
+
+impl Platform for Shuttle {
+    type Word = ShuttleWord;
+    type Mailbox<T: Send> = ShuttleMailbox<T>;
+    type Thread = thread::Thread;
+    const SPINS: u32 = 1;
+    fn current() -> Self::Thread {
+        thread::current()
+    }
+    fn unpark(t: &Self::Thread) {
+        t.unpark()
+    }
+    fn park() {
+        thread::park()
+    }
+    fn park_until(_deadline: Instant) -> bool {
+        // Time is not modelled: the deadline passes, or not, nondeterministically.
+        if shuttle::rand::thread_rng().gen::<bool>() {
+            true
+        } else {
+            thread::yield_now();
+            false
+        }
+    }
+}
+
+fn some_deadline() -> Option<Instant> {
+    Some(Instant::now() + Duration::from_secs(3600))
+}
+
+/// How one model thread asks.
+#[derive(Clone, Copy)]
+enum Mode {
+    Blocking,
+    Timed,
+    Try,
+    /// An async acquire polled once, then dropped (cancel, release on a race).
+    DroppedFuture,
+    /// An async acquire driven to completion by shuttle's executor.
+    Async,
+}
+
+/// Acquire per `mode`; `Some(grant)` if granted.
+fn get<B: Broker<P = Shuttle>>(b: &Arc<B>, req: B::Req, mode: Mode) -> Option<B::Grant> {
+    match mode {
+        Mode::Blocking => broker::acquire(&**b, req, None).ok(),
+        Mode::Timed => broker::acquire(&**b, req, some_deadline()).ok(),
+        Mode::Try => broker::try_acquire(&**b, req),
+        Mode::DroppedFuture => {
+            let mut fut = Box::pin(Acquire::new(b.clone(), |b: &Arc<B>| &**b, req));
+            let waker = futures::task::noop_waker();
+            match fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+                Poll::Ready((_, g)) => Some(g),
+                Poll::Pending => {
+                    thread::yield_now();
+                    drop(fut);
+                    None
+                }
+            }
+        }
+        Mode::Async => {
+            Some(shuttle::future::block_on(Acquire::new(b.clone(), |b: &Arc<B>| &**b, req)).1)
+        }
+    }
+}
+
+use std::future::Future;
+
+fn slots_scenario(n: usize, modes: &'static [Mode]) {
+    slots_scenario_with(RawSlots::<Shuttle>::new(n), modes)
+}
+
+fn slots_scenario_with(raw: RawSlots<Shuttle>, modes: &'static [Mode]) {
+    let n = raw.slots();
+    let raw = Arc::new(raw);
+    let holders = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let threads: Vec<_> = modes
+        .iter()
+        .map(|&mode| {
+            let (raw, holders) = (raw.clone(), holders.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if let Some(i) = get(&raw, (), mode) {
+                        assert!(i < n);
+                        assert_eq!(
+                            holders[i].fetch_add(1, Ordering::SeqCst),
+                            0,
+                            "slot {i} granted twice"
+                        );
+                        thread::yield_now();
+                        holders[i].fetch_sub(1, Ordering::SeqCst);
+                        raw.release(i);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(raw.available(), n, "a slot was lost");
+    assert_eq!(raw.waiting(), 0);
+    assert_eq!(
+        raw.pending_grants(),
+        0,
+        "a grant went to a waiter that gave up"
+    );
+}
+
+fn rw_scenario(modes: &'static [(Access, Mode)]) {
+    let raw = Arc::new(RawRw::<Shuttle>::new());
+    let readers = Arc::new(AtomicUsize::new(0));
+    let writers = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = modes
+        .iter()
+        .map(|&(access, mode)| {
+            let (raw, readers, writers) = (raw.clone(), readers.clone(), writers.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if let Some(a) = get(&raw, access, mode) {
+                        assert_eq!(a, access);
+                        match a {
+                            Access::Read => {
+                                readers.fetch_add(1, Ordering::SeqCst);
+                                assert_eq!(
+                                    writers.load(Ordering::SeqCst),
+                                    0,
+                                    "reader with a writer"
+                                );
+                                thread::yield_now();
+                                readers.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            Access::Write => {
+                                assert_eq!(
+                                    writers.fetch_add(1, Ordering::SeqCst),
+                                    0,
+                                    "two writers"
+                                );
+                                assert_eq!(
+                                    readers.load(Ordering::SeqCst),
+                                    0,
+                                    "writer with readers"
+                                );
+                                thread::yield_now();
+                                writers.fetch_sub(1, Ordering::SeqCst);
+                            }
+                        }
+                        raw.release(a);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(raw.readers(), 0);
+    assert!(!raw.is_write_locked());
+    assert_eq!(raw.waiting(), 0);
+    assert_eq!(
+        raw.pending_grants(),
+        0,
+        "a grant went to a waiter that gave up"
+    );
+}
+
+const ITERS: usize = 1500;
+
+#[test]
+fn model_lock_blocking_and_timed() {
+    shuttle::check_random(
+        || slots_scenario(1, &[Mode::Blocking, Mode::Timed, Mode::Timed]),
+        ITERS,
+    );
+}
+
+#[test]
+fn model_lock_try_and_cancelled_futures() {
+    shuttle::check_random(
+        || {
+            slots_scenario(
+                1,
+                &[Mode::Blocking, Mode::DroppedFuture, Mode::Try, Mode::Async],
+            )
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_lock_pct() {
+    shuttle::check_pct(
+        || slots_scenario(1, &[Mode::Blocking, Mode::Timed, Mode::DroppedFuture]),
+        ITERS,
+        3,
+    );
+}
+
+#[test]
+fn model_barging_lock() {
+    shuttle::check_random(
+        || {
+            slots_scenario_with(
+                RawSlots::barging(),
+                &[
+                    Mode::Blocking,
+                    Mode::Timed,
+                    Mode::Blocking,
+                    Mode::DroppedFuture,
+                ],
+            )
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_barging_lock_pct() {
+    shuttle::check_pct(
+        || {
+            slots_scenario_with(
+                RawSlots::barging(),
+                &[Mode::Blocking, Mode::Timed, Mode::Async, Mode::Try],
+            )
+        },
+        ITERS,
+        3,
+    );
+}
+
+#[test]
+fn model_semaphore() {
+    shuttle::check_random(
+        || {
+            slots_scenario(
+                2,
+                &[
+                    Mode::Blocking,
+                    Mode::Timed,
+                    Mode::Blocking,
+                    Mode::DroppedFuture,
+                ],
+            )
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_semaphore_mailbox_only() {
+    // More slots than the fast path's word holds: every request goes through the mailbox.
+    shuttle::check_random(
+        || slots_scenario(64, &[Mode::Blocking, Mode::Timed, Mode::Try]),
+        ITERS / 3,
+    );
+}
+
+#[test]
+fn model_rwlock() {
+    shuttle::check_random(
+        || {
+            rw_scenario(&[
+                (Access::Read, Mode::Blocking),
+                (Access::Write, Mode::Timed),
+                (Access::Read, Mode::Timed),
+                (Access::Write, Mode::Blocking),
+            ])
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_rwlock_cancel() {
+    shuttle::check_pct(
+        || {
+            rw_scenario(&[
+                (Access::Read, Mode::Blocking),
+                (Access::Write, Mode::DroppedFuture),
+                (Access::Read, Mode::Async),
+                (Access::Write, Mode::Try),
+            ])
+        },
+        ITERS,
+        3,
+    );
+}
+
+/// Grant and cancel race directly: a queued waiter is granted by a release
+/// while it cancels; the grant must come back to it exactly once.
+#[test]
+fn model_grant_cancel_race() {
+    shuttle::check_random(
+        || {
+            let raw = Arc::new(RawSlots::<Shuttle>::new(1));
+            let held = broker::try_acquire(&*raw, ()).unwrap();
+            let id = raw
+                .request((), Wake::Thread(thread::current()))
+                .unwrap_err();
+            let releaser = {
+                let raw = raw.clone();
+                thread::spawn(move || raw.release(held))
+            };
+            if let Some(g) = raw.cancel(id) {
+                raw.release(g);
+            }
+            releaser.join().unwrap();
+            assert_eq!(raw.available(), 1);
+            assert_eq!(raw.waiting(), 0);
+            assert_eq!(raw.pending_grants(), 0);
+        },
+        ITERS,
+    );
+}
+
+/// The last handle goes (`orphan`) while guards release: exactly one party
+/// frees the owner (the handle if everyone was out, else the last guard out).
+#[test]
+fn model_orphan_slots() {
+    shuttle::check_random(
+        || {
+            let raw = Arc::new(RawSlots::<Shuttle>::barging());
+            let held = broker::try_acquire(&*raw, ()).unwrap();
+            let guard = {
+                let raw = raw.clone();
+                thread::spawn(move || raw.release(held))
+            };
+            let handle_frees = !raw.orphan();
+            let guard_frees = guard.join().unwrap();
+            assert!(
+                handle_frees ^ guard_frees,
+                "freed {} times",
+                handle_frees as u8 + guard_frees as u8
+            );
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_orphan_rw() {
+    shuttle::check_random(
+        || {
+            let raw = Arc::new(RawRw::<Shuttle>::new());
+            let a = broker::try_acquire(&*raw, Access::Read).unwrap();
+            let b = broker::try_acquire(&*raw, Access::Read).unwrap();
+            let guards: Vec<_> = [a, b]
+                .into_iter()
+                .map(|g| {
+                    let raw = raw.clone();
+                    thread::spawn(move || raw.release(g))
+                })
+                .collect();
+            let handle_frees = !raw.orphan();
+            let frees = handle_frees as u8
+                + guards
+                    .into_iter()
+                    .map(|t| t.join().unwrap() as u8)
+                    .sum::<u8>();
+            assert_eq!(frees, 1);
+        },
+        ITERS,
+    );
+}

@@ -1,0 +1,379 @@
+//! [`RWLock`]: many readers or one writer over a value.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::broker::{self, Acquire, Broker};
+use super::lock::deadline;
+use super::platform::Real;
+use super::rw::{Access, RawRw};
+use crate::Timeout;
+
+struct RwInner<T> {
+    raw: RawRw<Real>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the broker grants either one writer (the only reference, `&mut T`)
+// or any number of readers (`&T` shared across threads, hence `T: Sync`);
+// a writer on another thread needs `T: Send`. Same bounds as `std::sync::RwLock`.
+unsafe impl<T: Send> Send for RwInner<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send + Sync> Sync for RwInner<T> {}
+
+/// A readers-writer lock: many readers at once, or one writer.
+///
+/// Waiters are served in arrival order, and a waiting writer blocks readers
+/// that arrive after it, so writers never starve; consecutive waiting readers
+/// enter together. Guards are `Send + 'static` and release on drop.
+///
+/// ```
+/// let config = lox::RWLock::new(String::from("v1"));
+/// {
+///     let a = config.read();
+///     let b = config.read(); // readers share
+///     assert_eq!(config.readers(), 2);
+///     assert!(config.try_write().is_none()); // no writer while readers are inside
+///     assert_eq!(*a, *b);
+/// }
+/// config.write().push_str("-patched");
+/// assert_eq!(&*config.read(), "v1-patched");
+/// ```
+pub struct RWLock<T = ()> {
+    /// Owned by the handles; guards point into it (the same scheme as
+    /// [`Lock`](crate::Lock): the last handle to go while guards are inside
+    /// leaves its reference to the last guard out).
+    inner: ManuallyDrop<Arc<RwInner<T>>>,
+}
+
+impl<T> Clone for RWLock<T> {
+    fn clone(&self) -> Self {
+        RWLock {
+            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
+        }
+    }
+}
+
+impl<T> Drop for RWLock<T> {
+    fn drop(&mut self) {
+        // Only handles (and pending async acquires, which hold one) own
+        // references: a count of one cannot grow under our feet.
+        if Arc::strong_count(&self.inner) == 1 {
+            fence(Ordering::Acquire);
+            if self.inner.raw.orphan() {
+                // Guards are inside: the last one out frees (see `release`).
+                return;
+            }
+        }
+        // SAFETY: `inner` is dropped exactly once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
+    }
+}
+
+/// Pointer to the lock of a guard; see [`RWLock`]'s `Drop`.
+fn raw_ptr<T>(lock: &RWLock<T>) -> NonNull<RwInner<T>> {
+    NonNull::from(&**lock.inner)
+}
+
+/// The lock a guard points to.
+///
+/// # Safety
+///
+/// `ptr` comes from a guard that has not been released yet.
+unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
+    // SAFETY: the allocation lives while any guard is inside: a handle that
+    // would free it then leaves its reference to the last guard out instead.
+    unsafe { ptr.as_ref() }
+}
+
+/// Give access `a` back; the last guard out of an orphaned lock frees it.
+fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
+    // SAFETY: called once per guard, from its `drop`.
+    if unsafe { inner_of(ptr) }.raw.release(a) {
+        // SAFETY: the broker was orphaned and we were the last one inside:
+        // the last handle's `Arc` reference is ours, nobody else can reach it.
+        unsafe { drop(Arc::from_raw(ptr.as_ptr())) }
+    }
+}
+
+impl<T: Default> Default for RWLock<T> {
+    fn default() -> Self {
+        RWLock::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for RWLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RWLock")
+            .field("readers", &self.readers())
+            .field("write_locked", &self.inner.raw.is_write_locked())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> RWLock<T> {
+    /// A new, unlocked readers-writer lock protecting `value`.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(3);
+    /// assert_eq!(*l.read(), 3);
+    /// ```
+    pub fn new(value: T) -> Self {
+        RWLock {
+            inner: ManuallyDrop::new(Arc::new(RwInner {
+                raw: RawRw::new(),
+                value: UnsafeCell::new(value),
+            })),
+        }
+    }
+
+    /// Block until read access is granted (no writer inside or waiting ahead).
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(vec![1]);
+    /// assert_eq!(l.read().len(), 1);
+    /// ```
+    pub fn read(&self) -> ReadGuard<T> {
+        let _ = broker::acquire(&self.inner.raw, Access::Read, None);
+        ReadGuard::new(self)
+    }
+
+    /// Block until write access is granted (nobody else inside).
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(1);
+    /// *l.write() += 1;
+    /// assert_eq!(*l.read(), 2);
+    /// ```
+    pub fn write(&self) -> WriteGuard<T> {
+        let _ = broker::acquire(&self.inner.raw, Access::Write, None);
+        WriteGuard::new(self)
+    }
+
+    /// Like [`read`](Self::read), but gives up with [`Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = lox::RWLock::new(());
+    /// let w = l.write();
+    /// assert_eq!(l.read_timeout(Duration::from_millis(5)).unwrap_err(), lox::Timeout);
+    /// drop(w);
+    /// assert!(l.read_timeout(Duration::from_secs(5)).is_ok());
+    /// ```
+    pub fn read_timeout(&self, timeout: Duration) -> Result<ReadGuard<T>, Timeout> {
+        broker::acquire(&self.inner.raw, Access::Read, deadline(timeout))?;
+        Ok(ReadGuard::new(self))
+    }
+
+    /// Like [`write`](Self::write), but gives up with [`Timeout`] after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = lox::RWLock::new(());
+    /// let r = l.read();
+    /// assert!(l.write_timeout(Duration::from_millis(5)).is_err());
+    /// drop(r);
+    /// assert!(l.write_timeout(Duration::from_secs(5)).is_ok());
+    /// ```
+    pub fn write_timeout(&self, timeout: Duration) -> Result<WriteGuard<T>, Timeout> {
+        broker::acquire(&self.inner.raw, Access::Write, deadline(timeout))?;
+        Ok(WriteGuard::new(self))
+    }
+
+    /// Read access if it can be had at once without passing a waiting writer.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(());
+    /// let w = l.write();
+    /// assert!(l.try_read().is_none());
+    /// drop(w);
+    /// assert!(l.try_read().is_some());
+    /// ```
+    pub fn try_read(&self) -> Option<ReadGuard<T>> {
+        broker::try_acquire(&self.inner.raw, Access::Read)?;
+        Some(ReadGuard::new(self))
+    }
+
+    /// Write access if nobody is inside or waiting.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(());
+    /// let r = l.read();
+    /// assert!(l.try_write().is_none());
+    /// drop(r);
+    /// assert!(l.try_write().is_some());
+    /// ```
+    pub fn try_write(&self) -> Option<WriteGuard<T>> {
+        broker::try_acquire(&self.inner.raw, Access::Write)?;
+        Some(WriteGuard::new(self))
+    }
+
+    /// Readers inside right now.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(());
+    /// let _a = l.read();
+    /// assert_eq!(l.readers(), 1);
+    /// ```
+    pub fn readers(&self) -> usize {
+        self.inner.raw.readers()
+    }
+
+    /// Readers and writers queued right now (those inside are not counted).
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(());
+    /// let _r = l.read();
+    /// assert_eq!(l.waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
+        self.inner.raw.waiting()
+    }
+}
+
+impl<T: Send + Sync + 'static> RWLock<T> {
+    /// Async twin of [`read`](Self::read); never blocks the executor.
+    /// Dropping the future leaves the queue.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(4);
+    /// let v = futures::executor::block_on(async { *l.read_async().await });
+    /// assert_eq!(v, 4);
+    /// ```
+    pub fn read_async(&self) -> impl Future<Output = ReadGuard<T>> + Send + 'static {
+        let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Read);
+        async move { ReadGuard::new(&fut.await.0) }
+    }
+
+    /// Async twin of [`write`](Self::write); never blocks the executor.
+    /// Dropping the future leaves the queue.
+    ///
+    /// ```
+    /// let l = lox::RWLock::new(4);
+    /// futures::executor::block_on(async { *l.write_async().await += 1 });
+    /// assert_eq!(*l.read(), 5);
+    /// ```
+    pub fn write_async(&self) -> impl Future<Output = WriteGuard<T>> + Send + 'static {
+        let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Write);
+        async move { WriteGuard::new(&fut.await.0) }
+    }
+}
+
+/// Shared read access to an [`RWLock`]; derefs to `T`; releases on drop.
+/// `Send + 'static`.
+///
+/// ```
+/// let l = lox::RWLock::new(1);
+/// let r = l.read();
+/// std::thread::spawn(move || assert_eq!(*r, 1)).join().unwrap();
+/// assert_eq!(l.readers(), 0);
+/// ```
+pub struct ReadGuard<T = ()> {
+    inner: NonNull<RwInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
+    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
+}
+
+// SAFETY: a read guard only gives `&T`; moving it to another thread shares
+// `&T` across threads (`T: Sync`), and its drop may free the value there if it
+// holds the last reference (`T: Send`). The release works from any thread.
+unsafe impl<T: Send + Sync> Send for ReadGuard<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for ReadGuard<T> {}
+
+impl<T> ReadGuard<T> {
+    fn new(lock: &RWLock<T>) -> Self {
+        ReadGuard {
+            inner: raw_ptr(lock),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> Deref for ReadGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the broker granted read access: no writer is inside until
+        // this guard (and every other reader) has been dropped.
+        unsafe { &*inner_of(self.inner).value.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<T> {
+    fn drop(&mut self) {
+        release(self.inner, Access::Read);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ReadGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReadGuard").field(&**self).finish()
+    }
+}
+
+/// Exclusive write access to an [`RWLock`]; derefs mutably to `T`; releases
+/// on drop. `Send + 'static`.
+///
+/// ```
+/// let l = lox::RWLock::new(1);
+/// let mut w = l.write();
+/// *w = 2;
+/// std::thread::spawn(move || drop(w)).join().unwrap();
+/// assert_eq!(*l.read(), 2);
+/// ```
+pub struct WriteGuard<T = ()> {
+    inner: NonNull<RwInner<T>>,
+    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
+    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
+}
+
+// SAFETY: moving a write guard moves the unique `&mut T` to another thread
+// (`T: Send`); sharing it shares `&T` (`T: Sync`).
+unsafe impl<T: Send> Send for WriteGuard<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for WriteGuard<T> {}
+
+impl<T> WriteGuard<T> {
+    fn new(lock: &RWLock<T>) -> Self {
+        WriteGuard {
+            inner: raw_ptr(lock),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> Deref for WriteGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the broker granted write access: nobody else is inside
+        // until this guard is dropped.
+        unsafe { &*inner_of(self.inner).value.get() }
+    }
+}
+
+impl<T> DerefMut for WriteGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this reference unique.
+        unsafe { &mut *inner_of(self.inner).value.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<T> {
+    fn drop(&mut self) {
+        release(self.inner, Access::Write);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for WriteGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WriteGuard").field(&**self).finish()
+    }
+}

@@ -1,0 +1,299 @@
+//! The slot broker behind [`Lock`](crate::Lock), [`QLock`](crate::QLock) and
+//! [`IndexSemaphore`](crate::IndexSemaphore): `n` numbered slots, each granted
+//! to one holder at a time.
+//!
+//! Two policies. **Fair** (QLock, IndexSemaphore): waiters are served
+//! strictly first come, first served; a release hands its slot directly to
+//! the first waiter. **Barging** (Lock, like parking_lot's mutex): a release
+//! frees the slot and wakes the first waiter with a *retry* grant; the waiter
+//! competes for the slot again with newcomers, which keeps the lock busy
+//! under contention instead of waiting for a parked thread to wake up. A
+//! waiter that gives up while holding a retry grant passes it on.
+//!
+//! State word (for `n <= 62`): bit `i` set = slot `i` free; bit 63 = `SLOW`
+//! (waiters queued); bit 62 = `ORPHAN` (every handle is gone while guards
+//! still hold slots: the release that frees the last slot frees the owner). Fast acquire clears the lowest free bit with one CAS while
+//! a slot is free (and, for the fair policy, nobody waits: in that policy a
+//! queued waiter gets its slot by hand-off and the word never shows it free);
+//! fast release sets it back while `SLOW` is clear. The mailbox changes the
+//! word only by atomic read-modify-write, so fast acquires may run meanwhile.
+//! For `n > 62` the free set lives in the mailbox and `SLOW` stays set: every
+//! request goes through it (fair policy only).
+
+use std::collections::BTreeSet;
+use std::task::Waker;
+
+use super::broker::{Broker, Collect, Queue, WaiterId, Wake, SLOW};
+use super::platform::{Mailbox, Platform, Word};
+
+/// Most slots the fast path can represent in the state word.
+const FAST_SLOTS: usize = 62;
+
+/// Set once the last handle is gone while slots are still held.
+const ORPHAN: u64 = 1 << 62;
+/// The bits of the word that are not free-slot bits.
+const FLAGS: u64 = SLOW | ORPHAN;
+/// The grant of the barging policy: "a slot was freed; try again".
+const RETRY: usize = usize::MAX;
+
+pub(crate) struct SlotsState<P: Platform> {
+    queue: Queue<P, (), usize>,
+    /// Free slots when `n > 62` (lowest first).
+    big_free: BTreeSet<usize>,
+}
+
+/// `n` slots with a FIFO of waiters.
+pub(crate) struct RawSlots<P: Platform> {
+    word: P::Word,
+    n: usize,
+    fair: bool,
+    mailbox: P::Mailbox<SlotsState<P>>,
+}
+
+impl<P: Platform> RawSlots<P> {
+    /// `n >= 1` slots, all free, served first come, first served.
+    pub(crate) fn new(n: usize) -> Self {
+        Self::with_policy(n, true)
+    }
+
+    /// One slot, barging policy (see the module docs).
+    pub(crate) fn barging() -> Self {
+        Self::with_policy(1, false)
+    }
+
+    fn with_policy(n: usize, fair: bool) -> Self {
+        assert!(n >= 1, "lox: a slot broker needs at least one slot");
+        let big = n > FAST_SLOTS;
+        assert!(
+            fair || !big,
+            "lox: the barging policy needs the fast-path word"
+        );
+        let word = if big { SLOW } else { (1u64 << n) - 1 };
+        RawSlots {
+            word: P::Word::new(word),
+            n,
+            fair,
+            mailbox: P::Mailbox::new(SlotsState {
+                queue: Queue::new(),
+                big_free: if big {
+                    (0..n).collect()
+                } else {
+                    BTreeSet::new()
+                },
+            }),
+        }
+    }
+
+    fn big(&self) -> bool {
+        self.n > FAST_SLOTS
+    }
+
+    /// The free-slot bits with every slot free (fast mode).
+    fn all_free(&self) -> u64 {
+        (1u64 << self.n) - 1
+    }
+
+    /// Number of slots.
+    pub(crate) fn slots(&self) -> usize {
+        self.n
+    }
+
+    /// Free slots right now.
+    pub(crate) fn available(&self) -> usize {
+        if self.big() {
+            self.mailbox.with(|s| s.big_free.len())
+        } else {
+            (self.word.load() & !FLAGS).count_ones() as usize
+        }
+    }
+
+    /// Waiters queued right now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.mailbox.with(|s| s.queue.len())
+    }
+
+    /// Grants recorded but not collected (model checks).
+    #[cfg(test)]
+    pub(crate) fn pending_grants(&self) -> usize {
+        self.mailbox.with(|s| s.queue.pending_grants())
+    }
+
+    /// The last handle to the owner of this broker is being dropped (so no
+    /// request can come any more, and none is queued). `false`: every slot
+    /// is free, the caller frees the owner now. `true`: guards still hold
+    /// slots; the broker is marked orphaned and the release that frees the
+    /// last slot returns `true`, telling that guard to free the owner.
+    /// Fast mode (`n <= 62`) only.
+    pub(crate) fn orphan(&self) -> bool {
+        assert!(!self.big(), "lox: orphan() needs the fast-path word");
+        let mut w = self.word.load();
+        loop {
+            debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
+            if w & !FLAGS == self.all_free() {
+                return false;
+            }
+            match self.word.cas(w, w | ORPHAN) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Take the lowest free slot of word-state `w` by CAS.
+    #[inline]
+    fn take_bit(&self, mut w: u64) -> Option<usize> {
+        loop {
+            let free = w & !FLAGS;
+            if free == 0 {
+                return None;
+            }
+            let bit = free & free.wrapping_neg();
+            match self.word.cas(w, w & !bit) {
+                Ok(_) => return Some(bit.trailing_zeros() as usize),
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Mailbox only: take a free slot.
+    fn take_free(&self, s: &mut SlotsState<P>) -> Option<usize> {
+        if self.big() {
+            s.big_free.pop_first()
+        } else {
+            self.take_bit(self.word.load())
+        }
+    }
+
+    /// Mailbox only: put a slot back among the free ones.
+    fn put_free(&self, s: &mut SlotsState<P>, slot: usize) {
+        if self.big() {
+            s.big_free.insert(slot);
+        } else {
+            self.word.fetch_or(1u64 << slot);
+        }
+    }
+
+    /// Mailbox only: let the fast paths run again once nobody waits.
+    fn settle(&self, s: &SlotsState<P>) {
+        if s.queue.is_empty() && !self.big() {
+            self.word.fetch_and(!SLOW);
+        }
+    }
+
+    #[cold]
+    fn release_slow(&self, slot: usize) {
+        let wake = self.mailbox.with(|s| {
+            let wake = if self.fair {
+                let wake = s.queue.grant_front(slot);
+                if wake.is_none() {
+                    self.put_free(s, slot);
+                }
+                wake
+            } else {
+                self.put_free(s, slot);
+                s.queue.grant_front(RETRY)
+            };
+            self.settle(s);
+            wake
+        });
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+    }
+}
+
+impl<P: Platform> Broker for RawSlots<P> {
+    type P = P;
+    type Req = ();
+    type Grant = usize;
+
+    #[inline]
+    fn try_fast(&self, _req: ()) -> Option<usize> {
+        let w = self.word.load();
+        // Fair policy: a queued waiter means no slot is free (hand-off), so
+        // this fails while anyone waits. Barging policy: take it anyway.
+        if w & ORPHAN != 0 {
+            return None;
+        }
+        self.take_bit(w)
+    }
+
+    fn try_slow(&self, _req: ()) -> Option<usize> {
+        self.mailbox.with(|s| {
+            if self.fair && !s.queue.is_empty() {
+                return None;
+            }
+            self.word.fetch_or(SLOW);
+            let got = self.take_free(s);
+            self.settle(s);
+            got
+        })
+    }
+
+    fn request(&self, req: (), wake: Wake<P>) -> Result<usize, WaiterId> {
+        self.mailbox.with(|s| {
+            // From here on, releases come through the mailbox.
+            self.word.fetch_or(SLOW);
+            if !self.fair || s.queue.is_empty() {
+                if let Some(i) = self.take_free(s) {
+                    self.settle(s);
+                    return Ok(i);
+                }
+            }
+            Err(s.queue.push(req, wake))
+        })
+    }
+
+    fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Collect<usize> {
+        self.mailbox.with(|s| {
+            let g = match waker {
+                Some(waker) => s.queue.poll_grant(id, waker),
+                None => s.queue.take_grant(id),
+            };
+            match g {
+                None => Collect::Pending,
+                Some(RETRY) => Collect::Retry,
+                Some(g) => Collect::Granted(g),
+            }
+        })
+    }
+
+    fn cancel(&self, id: WaiterId) -> Option<usize> {
+        let (got, wake) = self.mailbox.with(|s| {
+            let r = match s.queue.take_grant(id) {
+                // Woken to retry: pass the duty on to the next waiter.
+                Some(RETRY) => (None, s.queue.grant_front(RETRY)),
+                Some(g) => (Some(g), None),
+                None => {
+                    s.queue.remove(id);
+                    (None, None)
+                }
+            };
+            self.settle(s);
+            r
+        });
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+        got
+    }
+
+    #[inline]
+    fn release(&self, slot: usize) -> bool {
+        debug_assert!(slot < self.n);
+        if !self.big() {
+            let bit = 1u64 << slot;
+            let mut w = self.word.load();
+            while w & SLOW == 0 {
+                debug_assert!(w & bit == 0, "lox: slot released twice");
+                let new = w | bit;
+                match self.word.cas(w, new) {
+                    Ok(_) => return new & ORPHAN != 0 && new & !FLAGS == self.all_free(),
+                    Err(now) => w = now,
+                }
+            }
+        }
+        self.release_slow(slot);
+        false
+    }
+}
