@@ -612,3 +612,82 @@ fn gather_async_takes_the_jobs_scattered_before_its_first_poll() {
     assert_eq!(out, vec![1, 2]);
     assert_eq!(pool.gather(), vec![3]);
 }
+
+#[test]
+fn a_job_waiting_for_the_next_jobs_start_does_not_hang() {
+    // Found in review: with several workers parked, one chunk in flight must
+    // not stand in for all of them, or job B waits in the buffer until job A
+    // (which waits for B) returns.
+    let (started_tx, started_rx) = crossbeam_channel::unbounded::<u32>();
+    let signals = started_rx.clone();
+    let pool = lox::thread(2, move |(x, wait_for): (u32, Option<u32>)| {
+        if let Some(other) = wait_for {
+            let got = started_rx.recv_timeout(Duration::from_secs(20));
+            assert_eq!(
+                got,
+                Ok(other),
+                "job {other} never started while job {x} waited"
+            );
+        } else {
+            started_tx.send(x).unwrap();
+        }
+        x
+    });
+    // Warm up on trivial jobs so that chunks are large.
+    for i in 0..20_000 {
+        pool.scatter((i, None));
+    }
+    assert_eq!(pool.gather().len(), 20_000);
+    while signals.try_recv().is_ok() {}
+    for round in 0..20u32 {
+        std::thread::sleep(Duration::from_millis(2)); // both workers park
+        let a = 100_000 + 2 * round;
+        pool.scatter((a, Some(a + 1)));
+        pool.scatter((a + 1, None));
+        assert_eq!(pool.gather(), vec![a, a + 1]);
+    }
+}
+
+#[test]
+fn a_chain_of_jobs_waiting_on_each_other_runs_on_all_workers() {
+    // Job i waits until job i + 1 has started: all of a burst must run at
+    // once on a pool as large as the burst, even when the jobs were measured
+    // cheap and travel in one chunk.
+    const N: u32 = 4;
+    // links[i]: job i + 1 tells job i that it has started.
+    let links: Arc<Vec<_>> = Arc::new(
+        (0..N)
+            .map(|_| crossbeam_channel::unbounded::<()>())
+            .collect(),
+    );
+    let l2 = links.clone();
+    let pool = lox::thread(N as usize, move |(i, chained): (u32, bool)| {
+        if chained {
+            if i > 0 {
+                l2[i as usize - 1].0.send(()).unwrap();
+            }
+            if i + 1 < N {
+                let got = l2[i as usize].1.recv_timeout(Duration::from_secs(20));
+                assert!(
+                    got.is_ok(),
+                    "job {} never started while job {i} waited",
+                    i + 1
+                );
+            }
+        }
+        i
+    });
+    for round in 0..30 {
+        for i in 0..5_000 {
+            pool.scatter((i, false)); // cheap: chunks grow large
+        }
+        assert_eq!(pool.gather().len(), 5_000);
+        if round % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(2)); // workers park
+        }
+        for i in 0..N {
+            pool.scatter((i, true));
+        }
+        assert_eq!(pool.gather(), (0..N).collect::<Vec<_>>(), "round {round}");
+    }
+}

@@ -10,14 +10,22 @@
 //! - a worker that finds the channel empty takes the partial chunk itself;
 //!   for a few tens of microseconds it keeps looking (warm), then parks;
 //! - before it parks it announces itself idle and looks once more; `scatter`
-//!   sends the partial chunk at once when a worker is parked and no chunk is
-//!   already on its way to one. Both sides look under the buffer's lock, so a
+//!   sends the partial chunk at once while any worker is parked. (Counting
+//!   chunks in flight against parked workers is not enough: a warm worker may
+//!   take the chunk meant for a parked one, and a job that waits for another
+//!   job's start would then wait for a worker to come back.) Both sides look under the buffer's lock, so a
 //!   scatter either sees the worker idle or the worker sees the scatter's job.
 //!
 //! The channel holds at most about one chunk per worker; a longer backlog
 //! waits in the buffer (one `(key, args)` each, no per-chunk allocation), from
 //! which workers take chunk-sized pieces: a million pending `u64` jobs cost
 //! about 16 MB there.
+//!
+//! A worker keeps the chunk it took in a work-stealing deque; idle workers
+//! steal un-started jobs from busy ones, and a worker that loads several jobs
+//! while another is parked wakes it to steal. So a job never waits behind a
+//! slow or blocked job of its own chunk while a worker idles (a job may wait
+//! for a later job of the same chunk, e.g. on a channel).
 //!
 //! So a job waits at most a few tens of microseconds while workers are warm
 //! and not at all once they are parked, while a scatter loop that outruns the
@@ -28,9 +36,11 @@
 //! channel and one result channel, on 100k trivial jobs.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crossbeam_channel::{Receiver, Sender};
+use crossbeam_deque::{Steal, Stealer, Worker as Deque};
+use parking_lot::{Mutex, RwLock};
 
 use super::collector::Key;
 
@@ -59,16 +69,61 @@ pub(crate) struct Dispatch<A> {
     job_ns: AtomicU64,
     /// The pool's size: how many chunks the channel may hold.
     workers: usize,
+    /// The stealing ends of every worker's deque.
+    stealers: RwLock<Vec<Stealer<(Key, A)>>>,
+    /// Wakes a parked worker so that it steals from a busy one.
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
 }
 
 impl<A> Dispatch<A> {
     pub(crate) fn new(workers: usize) -> Self {
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(workers.max(1));
         Dispatch {
             buffer: Mutex::new(VecDeque::new()),
             idle: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             job_ns: AtomicU64::new(u64::MAX),
             workers: workers.max(1),
+            stealers: RwLock::new(Vec::new()),
+            wake_tx,
+            wake_rx,
+        }
+    }
+
+    /// A new worker's deque: its stealing end is shared with the others.
+    pub(crate) fn register(&self) -> (Deque<(Key, A)>, Receiver<()>) {
+        let deque = Deque::new_fifo();
+        self.stealers.write().push(deque.stealer());
+        (deque, self.wake_rx.clone())
+    }
+
+    /// Steal un-started jobs from another worker into `local`; returns the first.
+    pub(crate) fn steal_peer(&self, local: &Deque<(Key, A)>) -> Option<(Key, A)> {
+        let stealers = self.stealers.read();
+        for _ in 0..4 {
+            let mut retry = false;
+            for s in stealers.iter() {
+                match s.steal_batch_and_pop(local) {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// A worker put several jobs in its deque: if a worker is parked, wake it
+    /// to steal some. (The fence pairs with the one in `enter_idle`: either
+    /// this load sees the parked worker, or its look sees these jobs.)
+    pub(crate) fn offer(&self) {
+        fence(Ordering::SeqCst);
+        if self.idle.load(Ordering::SeqCst) > 0 {
+            let _ = self.wake_tx.try_send(());
         }
     }
 
@@ -88,8 +143,8 @@ impl<A> Dispatch<A> {
         buf.push_back((key, args));
         let size = self.chunk_size();
         let queued = self.queued.load(Ordering::Relaxed);
-        let send = (buf.len() >= size && queued < self.workers * size)
-            || (queued == 0 && self.idle.load(Ordering::SeqCst) > 0);
+        let send = (buf.len() >= size && queued < self.workers.saturating_mul(size))
+            || self.idle.load(Ordering::SeqCst) > 0;
         if send {
             // Counted under the lock, so that a concurrent push sees it.
             let chunk = take_front(&mut buf, size);
@@ -131,6 +186,7 @@ impl<A> Dispatch<A> {
 
     pub(crate) fn enter_idle(&self) {
         self.idle.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     pub(crate) fn leave_idle(&self) {
@@ -149,9 +205,10 @@ impl<A> Dispatch<A> {
         self.job_ns.store(new, Ordering::Relaxed);
     }
 
-    /// Jobs not yet taken by a worker.
+    /// Jobs not yet started by a worker.
     pub(crate) fn pending(&self) -> usize {
+        let in_deques: usize = self.stealers.read().iter().map(Stealer::len).sum();
         let buf = self.buffer.lock();
-        buf.len() + self.queued.load(Ordering::Relaxed)
+        buf.len() + self.queued.load(Ordering::Relaxed) + in_deques
     }
 }

@@ -70,11 +70,17 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         if i >= self.n_workers {
             return;
         }
-        let (f, dispatch) = (self.f.clone(), self.dispatch.clone());
-        let (jobs, results) = (self.jobs_rx.clone(), self.collector.sender());
+        let (local, wake) = self.dispatch.register();
+        let w = worker::Worker {
+            dispatch: self.dispatch.clone(),
+            jobs: self.jobs_rx.clone(),
+            local,
+            wake,
+        };
+        let (f, results) = (self.f.clone(), self.collector.sender());
         let spawned = std::thread::Builder::new()
             .name(format!("lox-worker-{i}"))
-            .spawn(move || worker::serve(f, dispatch, jobs, results));
+            .spawn(move || worker::serve(f, w, results));
         match spawned {
             Ok(_) => self.spawned.store(i + 1, Ordering::Relaxed),
             Err(e) if i == 0 => {

@@ -1,15 +1,17 @@
-//! The loop a thread worker runs: take a chunk of jobs, run each with panics
-//! caught, report the chunk's outcomes in one message. One OS thread per
-//! worker, never an actix event loop.
+//! The loop a thread worker runs: take jobs from its own deque, refill it
+//! from the job channel, the dispatch buffer or another worker's deque, run
+//! each job with panics caught, and report outcomes in batches. One OS thread
+//! per worker, never an actix event loop.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_deque::Worker as Deque;
 
-use super::collector::{Batch, Outcome, Results};
-use super::dispatch::{Chunk, Dispatch};
+use super::collector::{Batch, Key, Outcome, Results};
+use super::dispatch::{Chunk, Dispatch, MAX_CHUNK};
 use crate::error::{panic_message, TaskError};
 
 /// The user's function, shared by every worker of a pool.
@@ -22,67 +24,151 @@ pub(crate) fn run<A, R>(f: &(dyn Fn(A) -> R + Send + Sync), args: A) -> Outcome<
         .map_err(|payload| Box::new(TaskError::Panicked(panic_message(&*payload))))
 }
 
-/// How long an idle worker keeps looking at the partial chunk before it
-/// parks and asks `scatter` to send it jobs at once.
+/// How long an idle worker keeps looking for work before it parks and asks
+/// `scatter` to send it jobs at once.
 const WARM_WAIT: Duration = Duration::from_micros(20);
 const WARM_ROUNDS: usize = 4;
 
-/// The next chunk: from the channel, else the partial chunk, else park until
-/// one comes. `None` once the pool is gone and every queued job has run.
-fn next_chunk<A>(dispatch: &Dispatch<A>, jobs: &Receiver<Chunk<A>>) -> Option<Chunk<A>> {
-    match jobs.try_recv() {
-        Ok(chunk) => {
-            dispatch.taken(chunk.len());
-            return Some(chunk);
+/// One worker: its deque, and the channels it listens on.
+pub(crate) struct Worker<A> {
+    pub(crate) dispatch: Arc<Dispatch<A>>,
+    pub(crate) jobs: Receiver<Chunk<A>>,
+    pub(crate) local: Deque<(Key, A)>,
+    pub(crate) wake: Receiver<()>,
+}
+
+enum Found<A> {
+    Job((Key, A)),
+    Nothing,
+    Closed,
+}
+
+impl<A> Worker<A> {
+    /// Put a chunk in the deque and return its first job; offer the rest to
+    /// parked workers.
+    fn load(&self, chunk: Chunk<A>) -> Option<(Key, A)> {
+        let many = chunk.len() > 1;
+        for job in chunk {
+            self.local.push(job);
         }
-        Err(TryRecvError::Disconnected) => return None,
-        Err(TryRecvError::Empty) => {}
+        if many {
+            self.dispatch.offer();
+        }
+        self.local.pop()
     }
-    // Warm wait: jobs are probably still coming (a scatter loop is running).
-    // Look at the partial chunk every WARM_WAIT instead of asking scatter to
-    // send each job at once: that would cost a wake-up per job.
-    for _ in 0..WARM_ROUNDS {
-        if let Some(chunk) = dispatch.steal() {
-            return Some(chunk);
-        }
-        match jobs.recv_timeout(WARM_WAIT) {
+
+    /// One look everywhere work can be, without blocking.
+    fn look(&self) -> Found<A> {
+        match self.jobs.try_recv() {
             Ok(chunk) => {
-                dispatch.taken(chunk.len());
-                return Some(chunk);
+                self.dispatch.taken(chunk.len());
+                if let Some(job) = self.load(chunk) {
+                    return Found::Job(job);
+                }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(TryRecvError::Disconnected) => return Found::Closed,
+            Err(TryRecvError::Empty) => {}
+        }
+        if let Some(job) = self.dispatch.steal().and_then(|chunk| self.load(chunk)) {
+            return Found::Job(job);
+        }
+        match self.dispatch.steal_peer(&self.local) {
+            Some(job) => {
+                if !self.local.is_empty() {
+                    self.dispatch.offer(); // stole several: pass some on
+                }
+                Found::Job(job)
+            }
+            None => Found::Nothing,
         }
     }
-    // Cold: announce idleness, then look again: a scatter that pushed before this
-    // look is seen here; one that pushes after it sees us idle and sends.
-    dispatch.enter_idle();
-    let chunk = dispatch.steal().or_else(|| {
-        let chunk = jobs.recv().ok()?;
-        dispatch.taken(chunk.len());
-        Some(chunk)
-    });
-    dispatch.leave_idle();
-    chunk
+
+    /// The next job once the deque is empty; `None` once the pool is gone and
+    /// every queued job has been taken.
+    fn refill(&self) -> Option<(Key, A)> {
+        // Warm: jobs are probably still coming (a scatter loop is running);
+        // look every WARM_WAIT rather than make scatter wake us per job.
+        for _ in 0..WARM_ROUNDS {
+            match self.look() {
+                Found::Job(job) => return Some(job),
+                Found::Closed => return None,
+                Found::Nothing => {}
+            }
+            match self.jobs.recv_timeout(WARM_WAIT) {
+                Ok(chunk) => {
+                    self.dispatch.taken(chunk.len());
+                    if let Some(job) = self.load(chunk) {
+                        return Some(job);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        // Cold: announce idleness, then look again: a scatter or a loading
+        // worker either sees us idle (and sends or wakes), or we see its jobs.
+        loop {
+            self.dispatch.enter_idle();
+            let found = match self.look() {
+                Found::Nothing => {
+                    crossbeam_channel::select! {
+                        recv(self.jobs) -> msg => match msg {
+                            Ok(chunk) => {
+                                self.dispatch.taken(chunk.len());
+                                self.load(chunk).map_or(Found::Nothing, Found::Job)
+                            }
+                            Err(_) => Found::Closed,
+                        },
+                        recv(self.wake) -> _ => Found::Nothing,
+                    }
+                }
+                other => other,
+            };
+            self.dispatch.leave_idle();
+            match found {
+                Found::Job(job) => return Some(job),
+                Found::Closed => return None,
+                Found::Nothing => {}
+            }
+        }
+    }
 }
 
 /// Serve jobs until the pool's job channel closes and is empty. Once every
 /// handle is gone nobody can gather, but queued jobs still run (their side
 /// effects may be the point); their results are dropped.
-pub(crate) fn serve<A, R>(
-    f: Job<A, R>,
-    dispatch: Arc<Dispatch<A>>,
-    jobs: Receiver<Chunk<A>>,
-    results: Results<R>,
-) {
-    while let Some(chunk) = next_chunk(&dispatch, &jobs) {
-        let n = chunk.len();
-        let start = Instant::now();
-        let batch: Batch<R> = chunk
-            .into_iter()
-            .map(|(key, args)| (key, run(&*f, args)))
-            .collect();
-        dispatch.record(start.elapsed().as_nanos() as u64, n);
-        results.send_batch(batch);
+///
+/// Outcomes are reported in batches: when the deque runs dry, or every
+/// `MAX_CHUNK` jobs. (So while a cheap job's batch-mate runs, its outcome may
+/// wait for it; `gather` waits for both anyway.)
+pub(crate) fn serve<A, R>(f: Job<A, R>, worker: Worker<A>, results: Results<R>) {
+    let mut batch: Batch<R> = Vec::new();
+    let mut ran = 0usize;
+    let mut since = Instant::now();
+    loop {
+        let (key, args) = match worker.local.pop() {
+            Some(job) => job,
+            None => {
+                if ran > 0 {
+                    worker
+                        .dispatch
+                        .record(since.elapsed().as_nanos() as u64, ran);
+                    ran = 0;
+                }
+                results.send_batch(std::mem::take(&mut batch));
+                match worker.refill() {
+                    Some(job) => {
+                        since = Instant::now();
+                        job
+                    }
+                    None => return,
+                }
+            }
+        };
+        batch.push((key, run(&*f, args)));
+        ran += 1;
+        if batch.len() >= MAX_CHUNK {
+            results.send_batch(std::mem::take(&mut batch));
+        }
     }
 }
