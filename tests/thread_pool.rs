@@ -691,3 +691,59 @@ fn a_chain_of_jobs_waiting_on_each_other_runs_on_all_workers() {
         assert_eq!(pool.gather(), (0..N).collect::<Vec<_>>(), "round {round}");
     }
 }
+
+#[test]
+fn gather_iter_yields_in_completion_order_with_errors_in_their_place() {
+    // One worker runs the jobs strictly in scatter order, so completion order
+    // is scatter order; job 2 fails.
+    let pool = lox::thread(1, |x: u32| if x == 2 { panic!("two") } else { x });
+    for i in 0..6 {
+        pool.scatter(i);
+    }
+    let seqs: Vec<(usize, bool)> = pool
+        .gather_iter()
+        .map(|(seq, r)| (seq, r.is_ok()))
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![
+            (0, true),
+            (1, true),
+            (2, false),
+            (3, true),
+            (4, true),
+            (5, true)
+        ]
+    );
+}
+
+#[test]
+fn a_dropped_streaming_gather_keeps_tickets_truthful() {
+    let (go_tx, go_rx) = crossbeam_channel::unbounded::<()>();
+    let pool = lox::thread(1, move |x: u32| {
+        if x == 1 {
+            go_rx.recv().unwrap();
+        }
+        x
+    });
+    let quick = pool.scatter(0);
+    let slow = pool.scatter(1);
+    {
+        let mut it = pool.gather_iter();
+        assert_eq!(it.next().map(|(seq, r)| (seq, r.ok())), Some((0, Some(0))));
+    } // dropped with job 1 still running
+    assert!(quick.is_done());
+    assert!(!slow.is_done(), "job 1 has no outcome yet");
+    go_tx.send(()).unwrap();
+    assert!(eventually(DEADLINE, || slow.is_done()));
+    // The abandoned epoch is gone once its last outcome arrived: the pool
+    // goes on normally, many times over.
+    for round in 10..2_010u32 {
+        pool.scatter(round);
+        pool.scatter(round + 1);
+        let mut it = pool.gather_iter();
+        let _ = it.next();
+    }
+    pool.scatter(7);
+    assert_eq!(pool.gather(), vec![7]);
+}

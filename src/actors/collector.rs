@@ -14,6 +14,7 @@
 //! drainer signals after each burst, so a result is never taken by one waiter
 //! while another sleeps on the channel waiting for it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -56,6 +57,10 @@ fn split(key: Key) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
 }
 
+/// The most jobs one gather can take (the rest of 2^32 is a margin, so that
+/// concurrent refused scatters never carry into the epoch bits).
+const MAX_PER_GATHER: u32 = u32::MAX - (1 << 24);
+
 /// How many result batches one drainer moves per lock hold.
 const BURST: usize = 64;
 
@@ -76,9 +81,6 @@ struct State<R> {
     next_epoch: u32,
     /// Epochs cut by a gather that has not finished yet.
     active: Vec<u32>,
-    /// Epochs whose gather was abandoned (a dropped streaming gather): their
-    /// late results are dropped on arrival.
-    abandoned: Vec<u32>,
     /// Results moved off the channel and not yet handed out, per epoch.
     buckets: Vec<Bucket<R>>,
     /// Someone is blocked on the result channel.
@@ -87,22 +89,32 @@ struct State<R> {
 
 struct Bucket<R> {
     epoch: u32,
-    ok: Vec<(u32, R)>,
-    err: Vec<(u32, TaskError)>,
-    /// Results received for this epoch so far (also those already handed out).
+    /// Results, in arrival order.
+    ok: VecDeque<(u32, R)>,
+    /// Errors, in arrival order, each with the number of results that had
+    /// arrived before it (to interleave the two in completion order).
+    err: VecDeque<(u32, usize, TaskError)>,
+    ok_received: usize,
+    /// Outcomes received for this epoch so far (also those already handed out).
     received: usize,
     /// One bit per job of the epoch: its outcome has arrived.
     done: Vec<u64>,
+    /// Set when a streaming gather of this epoch was dropped early: later
+    /// outcomes are counted (for `is_done`) but not kept, and the bucket goes
+    /// once `received` reaches this.
+    discard_until: Option<usize>,
 }
 
 impl<R> Bucket<R> {
     fn new(epoch: u32) -> Self {
         Bucket {
             epoch,
-            ok: Vec::new(),
-            err: Vec::new(),
+            ok: VecDeque::new(),
+            err: VecDeque::new(),
+            ok_received: 0,
             received: 0,
             done: Vec::new(),
+            discard_until: None,
         }
     }
 
@@ -113,9 +125,32 @@ impl<R> Bucket<R> {
         }
         self.done[word] |= 1 << (rel % 64);
         self.received += 1;
+        if self.discard_until.is_some() {
+            return;
+        }
         match outcome {
-            Ok(r) => self.ok.push((rel, r)),
-            Err(e) => self.err.push((rel, *e)),
+            Ok(r) => {
+                self.ok.push_back((rel, r));
+                self.ok_received += 1;
+            }
+            Err(e) => self.err.push_back((rel, self.ok_received, *e)),
+        }
+    }
+
+    /// The oldest outcome not yet handed out, in completion order.
+    fn pop_oldest(&mut self) -> Option<(usize, Result<R, TaskError>)> {
+        let ok_taken = self.ok_received - self.ok.len();
+        let err_first = match (self.err.front(), self.ok.is_empty()) {
+            (Some(_), true) => true,
+            (Some(&(_, oks_before, _)), false) => oks_before <= ok_taken,
+            (None, _) => false,
+        };
+        if err_first {
+            self.err
+                .pop_front()
+                .map(|(rel, _, e)| (rel as usize, Err(e)))
+        } else {
+            self.ok.pop_front().map(|(rel, r)| (rel as usize, Ok(r)))
         }
     }
 
@@ -162,9 +197,6 @@ impl<R> State<R> {
             let i = match cached {
                 Some((e, i)) if e == epoch => i,
                 _ => {
-                    if self.abandoned.contains(&epoch) {
-                        continue;
-                    }
                     self.bucket(epoch);
                     let i = self
                         .buckets
@@ -175,7 +207,14 @@ impl<R> State<R> {
                     i
                 }
             };
-            self.buckets[i].put(rel, outcome);
+            let b = &mut self.buckets[i];
+            b.put(rel, outcome);
+            if b.discard_until == Some(b.received) {
+                // The last outcome of an abandoned streaming gather.
+                self.buckets.swap_remove(i);
+                self.finish(epoch);
+                cached = None;
+            }
         }
     }
 
@@ -211,7 +250,6 @@ impl<R: Send + 'static> Collector<R> {
             state: Mutex::new(State {
                 next_epoch: 0,
                 active: Vec::new(),
-                abandoned: Vec::new(),
                 buckets: Vec::new(),
                 draining: false,
             }),
@@ -223,9 +261,10 @@ impl<R: Send + 'static> Collector<R> {
     #[inline]
     pub(crate) fn next_key(&self) -> Key {
         let key = self.word.0.fetch_add(1, Ordering::Relaxed);
-        if key as u32 == u32::MAX {
-            // The next number would carry into the epoch bits.
-            panic!("lox: more than 4,294,967,294 jobs scattered without a gather");
+        if key as u32 >= MAX_PER_GATHER {
+            // Refuse well before the count could carry into the epoch bits.
+            self.word.0.fetch_sub(1, Ordering::Relaxed);
+            panic!("lox: more than {MAX_PER_GATHER} jobs scattered without a gather");
         }
         key
     }
@@ -267,7 +306,6 @@ impl<R: Send + 'static> Collector<R> {
                 Ok(_) => {
                     st.next_epoch = epoch.wrapping_add(1);
                     st.active.push(epoch);
-                    st.abandoned.retain(|&e| e != epoch);
                     return Cut {
                         epoch,
                         len: rel as usize,
@@ -352,7 +390,7 @@ impl<R: Send + 'static> Collector<R> {
         for (rel, r) in bucket.ok {
             slots[rel as usize] = Some(Ok(r));
         }
-        for (rel, e) in bucket.err {
+        for (rel, _, e) in bucket.err {
             slots[rel as usize] = Some(Err(e));
         }
         slots
@@ -371,17 +409,17 @@ impl<R: Send + 'static> Collector<R> {
         cut: Cut,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
-        let mut bucket = self.wait_all(cut, progress);
+        let bucket = self.wait_all(cut, progress);
         if !bucket.err.is_empty() {
             let mut failed: Vec<(usize, TaskError)> = bucket
                 .err
                 .into_iter()
-                .map(|(rel, e)| (rel as usize, e))
+                .map(|(rel, _, e)| (rel as usize, e))
                 .collect();
             failed.sort_by_key(|f| f.0);
             return Err(failed);
         }
-        let ok = &mut bucket.ok;
+        let mut ok = Vec::from(bucket.ok);
         debug_assert_eq!(ok.len(), cut.len);
         // The keys are a permutation of 0..len: place each by swapping it into
         // its slot (linear time, no second buffer; results mostly arrive near
@@ -395,7 +433,7 @@ impl<R: Send + 'static> Collector<R> {
                 ok.swap(i, j);
             }
         }
-        Ok(bucket.ok.into_iter().map(|(_, r)| r).collect())
+        Ok(ok.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Next outcome of a streaming gather, in completion order. The caller
@@ -404,26 +442,30 @@ impl<R: Send + 'static> Collector<R> {
         let mut st = self.state.lock();
         loop {
             if let Some(b) = st.buckets.iter_mut().find(|b| b.epoch == cut.epoch) {
-                if let Some((rel, e)) = b.err.pop() {
-                    return (rel as usize, Err(e));
-                }
-                if let Some((rel, r)) = b.ok.pop() {
-                    return (rel as usize, Ok(r));
+                if let Some(item) = b.pop_oldest() {
+                    return item;
                 }
             }
             self.wait_change(&mut st);
         }
     }
 
-    /// A streaming gather is done (or dropped): forget its epoch, and drop any
-    /// results of it still to come.
+    /// A streaming gather is done, or dropped early. Dropped: its outcomes
+    /// still to come are counted (so tickets stay truthful) but not kept, and
+    /// the epoch is forgotten when the last one arrives.
     pub(crate) fn close_stream(&self, cut: Cut, delivered: usize) {
         let mut st = self.state.lock();
+        if delivered < cut.len {
+            let b = st.bucket(cut.epoch);
+            b.ok.clear();
+            b.err.clear();
+            if b.received < cut.len {
+                b.discard_until = Some(cut.len);
+                return;
+            }
+        }
         st.take(cut.epoch);
         st.finish(cut.epoch);
-        if delivered < cut.len {
-            st.abandoned.push(cut.epoch);
-        }
     }
 
     fn outcome_known(&self, epoch: u32, rel: u32) -> bool {
