@@ -42,6 +42,15 @@ pub(crate) enum Wake<P: Platform> {
     Task(Waker),
 }
 
+impl<P: Platform> Clone for Wake<P> {
+    fn clone(&self) -> Self {
+        match self {
+            Wake::Thread(t) => Wake::Thread(t.clone()),
+            Wake::Task(w) => Wake::Task(w.clone()),
+        }
+    }
+}
+
 impl<P: Platform> Wake<P> {
     pub(crate) fn wake(self) {
         match self {
@@ -51,20 +60,19 @@ impl<P: Platform> Wake<P> {
     }
 }
 
-struct Waiter<P: Platform, R> {
+struct Waiter<P: Platform> {
     id: WaiterId,
-    req: R,
     wake: Wake<P>,
 }
 
 /// The FIFO of waiters and the grants not yet collected.
-pub(crate) struct Queue<P: Platform, R, G> {
-    waiters: VecDeque<Waiter<P, R>>,
+pub(crate) struct Queue<P: Platform, G> {
+    waiters: VecDeque<Waiter<P>>,
     grants: Vec<(WaiterId, G)>,
     next_id: WaiterId,
 }
 
-impl<P: Platform, R: Copy, G: Copy> Queue<P, R, G> {
+impl<P: Platform, G: Copy> Queue<P, G> {
     pub(crate) fn new() -> Self {
         Queue {
             waiters: VecDeque::new(),
@@ -89,16 +97,11 @@ impl<P: Platform, R: Copy, G: Copy> Queue<P, R, G> {
     }
 
     /// Queue a new waiter at the back.
-    pub(crate) fn push(&mut self, req: R, wake: Wake<P>) -> WaiterId {
+    pub(crate) fn push(&mut self, wake: Wake<P>) -> WaiterId {
         let id = self.next_id;
         self.next_id += 1;
-        self.waiters.push_back(Waiter { id, req, wake });
+        self.waiters.push_back(Waiter { id, wake });
         id
-    }
-
-    /// The request of the first waiter.
-    pub(crate) fn front(&self) -> Option<R> {
-        self.waiters.front().map(|w| w.req)
     }
 
     /// Grant `g` to the first waiter: record it and return how to wake it

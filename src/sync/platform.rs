@@ -14,7 +14,6 @@ use std::time::Instant;
 pub(crate) trait Word: Send + Sync {
     fn new(v: u64) -> Self;
     fn load(&self) -> u64;
-    fn store(&self, v: u64);
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64>;
     fn fetch_or(&self, v: u64) -> u64;
     fn fetch_and(&self, v: u64) -> u64;
@@ -34,6 +33,9 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     type Thread: Clone + Send + Sync;
     /// How many times a blocking acquire retries the fast path before queueing.
     const SPINS: u32;
+    /// How many times a woken waiter of a barging broker may find the lock
+    /// taken by a newcomer before the broker hands it the lock directly.
+    const HANDOFF_AFTER: u32;
     fn current() -> Self::Thread;
     fn unpark(thread: &Self::Thread);
     /// Park until unparked (may wake spuriously).
@@ -55,10 +57,6 @@ impl Word for AtomicU64 {
     #[inline]
     fn load(&self) -> u64 {
         AtomicU64::load(self, Ordering::Acquire)
-    }
-    #[inline]
-    fn store(&self, v: u64) {
-        AtomicU64::store(self, v, Ordering::Release)
     }
     #[inline]
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64> {
@@ -89,6 +87,7 @@ impl Platform for Real {
     type Mailbox<T: Send> = parking_lot::Mutex<T>;
     type Thread = std::thread::Thread;
     const SPINS: u32 = 40;
+    const HANDOFF_AFTER: u32 = 3;
     fn current() -> Self::Thread {
         std::thread::current()
     }
