@@ -11,7 +11,10 @@
 //! A **grant** is recorded in the queue under the waiter's id and the waiter is
 //! woken (thread unpark or task `Waker`); the waiter collects it under the
 //! mailbox. Because a waiter either collects its grant or cancels under the
-//! same mailbox, a grant is never lost on a waiter that has gone.
+//! same mailbox, a grant is never lost on a waiter that has gone. The
+//! barging brokers ([`Lock`](crate::Lock)'s and [`RWLock`](crate::RWLock)'s)
+//! mostly wake waiters without granting: the waiter then competes with
+//! newcomers (see `slots` and `rw` for the details of each policy).
 //!
 //! The uncontended case never touches the mailbox: each broker keeps an atomic
 //! state word with a `SLOW` bit that is set whenever waiters are queued. While

@@ -1,6 +1,6 @@
 //! The readers-writer broker behind [`RWLock`](crate::RWLock).
 //!
-//! State word: bits 0..60 count the readers inside, bit 62 = `WRITER` (a
+//! State word: bits 0..=59 count the readers inside, bit 62 = `WRITER` (a
 //! writer is inside), bit 63 = `SLOW` (waiters queued: releases that could
 //! let one of them in go through the mailbox), bit 61 = `ORPHAN` (every
 //! handle is gone while guards are still inside: the last one out frees the
