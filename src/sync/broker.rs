@@ -168,6 +168,9 @@ pub(crate) trait Broker: Send + Sync + 'static {
     type P: Platform;
     type Req: Copy + Send + Unpin;
     type Grant: Copy + Send + Unpin;
+    /// How many times a blocking acquire yields its thread and retries the
+    /// fast path, after spinning and before queueing.
+    const YIELDS: u32 = 0;
 
     /// Grant without a mailbox round trip, if the primitive is free and no one waits.
     fn try_fast(&self, req: Self::Req) -> Option<Self::Grant>;
@@ -216,6 +219,12 @@ fn acquire_slow<B: Broker>(
     // briefly before queueing and parking.
     for _ in 0..<B::P as Platform>::SPINS {
         std::hint::spin_loop();
+        if let Some(g) = b.try_fast(req) {
+            return Ok(g);
+        }
+    }
+    for _ in 0..B::YIELDS {
+        <B::P as Platform>::yield_now();
         if let Some(g) = b.try_fast(req) {
             return Ok(g);
         }

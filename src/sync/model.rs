@@ -70,11 +70,15 @@ impl Platform for Shuttle {
     const SPINS: u32 = 1;
     // Reach the hand-off paths within the model's bounds.
     const HANDOFF_AFTER: u32 = 1;
+    const YIELDS: u32 = 1;
     fn current() -> Self::Thread {
         thread::current()
     }
     fn unpark(t: &Self::Thread) {
         t.unpark()
+    }
+    fn yield_now() {
+        thread::yield_now()
     }
     fn park() {
         thread::park()

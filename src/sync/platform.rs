@@ -36,8 +36,13 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     /// How many times a woken waiter of a barging broker may find the lock
     /// taken by a newcomer before the broker hands it the lock directly.
     const HANDOFF_AFTER: u32;
+    /// How many times a blocking acquire of a broker that asks for it (see
+    /// `Broker::YIELDS`) yields its thread before queueing.
+    const YIELDS: u32;
     fn current() -> Self::Thread;
     fn unpark(thread: &Self::Thread);
+    /// Let other threads run (spin-waiting).
+    fn yield_now();
     /// Park until unparked (may wake spuriously).
     fn park();
     /// Park until unparked or `deadline`; true when the deadline has passed
@@ -88,11 +93,15 @@ impl Platform for Real {
     type Thread = std::thread::Thread;
     const SPINS: u32 = 40;
     const HANDOFF_AFTER: u32 = 3;
+    const YIELDS: u32 = 8;
     fn current() -> Self::Thread {
         std::thread::current()
     }
     fn unpark(thread: &Self::Thread) {
         thread.unpark()
+    }
+    fn yield_now() {
+        std::thread::yield_now()
     }
     fn park() {
         std::thread::park()

@@ -11,8 +11,10 @@
 //! * Fast paths (one CAS, whether or not anyone waits): a reader enters while
 //!   no writer is inside *and no writer waits* (`WRITER_WAITING` blocks new
 //!   readers, so readers cannot starve a writer); a writer enters while
-//!   nobody is inside. A blocking acquire retries the fast path briefly
-//!   before it queues.
+//!   nobody is inside. A blocking acquire retries the fast path before it
+//!   queues: a brief spin, then a few `yield`s (on a busy machine the
+//!   holders, or the writer that readers make way for, get the processor
+//!   instead of everybody parking behind a writer that is still waking up).
 //! * A release that could let a waiter in (a writer's, or the last reader's,
 //!   while `SLOW` is set) goes through the mailbox, which **wakes** the
 //!   waiters at the front that could enter now (the first writer, or the
@@ -315,6 +317,9 @@ impl<P: Platform> Broker for RawRw<P> {
     type P = P;
     type Req = Access;
     type Grant = Access;
+    // A writer usually gets through within a time slice: on a busy machine,
+    // give the holders the processor a few times before parking.
+    const YIELDS: u32 = P::YIELDS;
 
     #[inline]
     fn try_fast(&self, a: Access) -> Option<Access> {
