@@ -1,5 +1,5 @@
 //! RWLock: readers share, writers exclude, a waiting writer blocks new
-//! readers, timed-out writers let readers in, twins, async.
+//! readers, timed-out writers let readers in, no starvation, twins, async.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -278,4 +278,61 @@ fn readers_outliving_every_handle_free_the_value_once() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     drop(w);
     assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_writer_is_not_starved_by_readers_reacquiring() {
+    let l = RWLock::new(0u64);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (l, stop, reads) = (l.clone(), stop.clone(), reads.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let g = l.read();
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    // Overlap with the other readers: the lock is never free.
+                    thread::yield_now();
+                    drop(g);
+                }
+            })
+        })
+        .collect();
+    while reads.load(Ordering::Relaxed) < 1000 {
+        thread::yield_now();
+    }
+    for _ in 0..20 {
+        *l.write_timeout(LONG).expect("writer starved by readers") += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_eq!(*l.read(), 20);
+}
+
+#[test]
+fn a_writer_is_not_starved_by_barging_writers() {
+    let l = RWLock::new(0u64);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammers: Vec<_> = (0..4)
+        .map(|_| {
+            let (l, stop) = (l.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    *l.write() += 1;
+                }
+            })
+        })
+        .collect();
+    for _ in 0..50 {
+        drop(l.write_timeout(LONG).expect("writer starved by writers"));
+        let _r = l.read_timeout(LONG).expect("reader starved by writers");
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in hammers {
+        h.join().unwrap();
+    }
+    assert_eq!(l.waiting(), 0);
 }

@@ -11,7 +11,10 @@
 //! A **grant** is recorded in the queue under the waiter's id and the waiter is
 //! woken (thread unpark or task `Waker`); the waiter collects it under the
 //! mailbox. Because a waiter either collects its grant or cancels under the
-//! same mailbox, a grant is never lost on a waiter that has gone.
+//! same mailbox, a grant is never lost on a waiter that has gone. The
+//! barging brokers ([`Lock`](crate::Lock)'s and [`RWLock`](crate::RWLock)'s)
+//! mostly wake waiters without granting: the waiter then competes with
+//! newcomers (see `slots` and `rw` for the details of each policy).
 //!
 //! The uncontended case never touches the mailbox: each broker keeps an atomic
 //! state word with a `SLOW` bit that is set whenever waiters are queued. While
@@ -42,6 +45,15 @@ pub(crate) enum Wake<P: Platform> {
     Task(Waker),
 }
 
+impl<P: Platform> Clone for Wake<P> {
+    fn clone(&self) -> Self {
+        match self {
+            Wake::Thread(t) => Wake::Thread(t.clone()),
+            Wake::Task(w) => Wake::Task(w.clone()),
+        }
+    }
+}
+
 impl<P: Platform> Wake<P> {
     pub(crate) fn wake(self) {
         match self {
@@ -51,20 +63,19 @@ impl<P: Platform> Wake<P> {
     }
 }
 
-struct Waiter<P: Platform, R> {
+struct Waiter<P: Platform> {
     id: WaiterId,
-    req: R,
     wake: Wake<P>,
 }
 
 /// The FIFO of waiters and the grants not yet collected.
-pub(crate) struct Queue<P: Platform, R, G> {
-    waiters: VecDeque<Waiter<P, R>>,
+pub(crate) struct Queue<P: Platform, G> {
+    waiters: VecDeque<Waiter<P>>,
     grants: Vec<(WaiterId, G)>,
     next_id: WaiterId,
 }
 
-impl<P: Platform, R: Copy, G: Copy> Queue<P, R, G> {
+impl<P: Platform, G: Copy> Queue<P, G> {
     pub(crate) fn new() -> Self {
         Queue {
             waiters: VecDeque::new(),
@@ -89,16 +100,11 @@ impl<P: Platform, R: Copy, G: Copy> Queue<P, R, G> {
     }
 
     /// Queue a new waiter at the back.
-    pub(crate) fn push(&mut self, req: R, wake: Wake<P>) -> WaiterId {
+    pub(crate) fn push(&mut self, wake: Wake<P>) -> WaiterId {
         let id = self.next_id;
         self.next_id += 1;
-        self.waiters.push_back(Waiter { id, req, wake });
+        self.waiters.push_back(Waiter { id, wake });
         id
-    }
-
-    /// The request of the first waiter.
-    pub(crate) fn front(&self) -> Option<R> {
-        self.waiters.front().map(|w| w.req)
     }
 
     /// Grant `g` to the first waiter: record it and return how to wake it
@@ -162,6 +168,9 @@ pub(crate) trait Broker: Send + Sync + 'static {
     type P: Platform;
     type Req: Copy + Send + Unpin;
     type Grant: Copy + Send + Unpin;
+    /// How many times a blocking acquire yields its thread and retries the
+    /// fast path, after spinning and before queueing.
+    const YIELDS: u32 = 0;
 
     /// Grant without a mailbox round trip, if the primitive is free and no one waits.
     fn try_fast(&self, req: Self::Req) -> Option<Self::Grant>;
@@ -210,6 +219,12 @@ fn acquire_slow<B: Broker>(
     // briefly before queueing and parking.
     for _ in 0..<B::P as Platform>::SPINS {
         std::hint::spin_loop();
+        if let Some(g) = b.try_fast(req) {
+            return Ok(g);
+        }
+    }
+    for _ in 0..B::YIELDS {
+        <B::P as Platform>::yield_now();
         if let Some(g) = b.try_fast(req) {
             return Ok(g);
         }

@@ -8,7 +8,8 @@
 //! atomic fast path (one CAS on a state word) while the primitive is free
 //! and, for the FIFO policies, nobody waits. The brokers are state machines
 //! with waiter ids ([`slots::RawSlots`]: n numbered slots, FIFO or barging;
-//! [`rw::RawRw`]: readers-writer, FIFO with writer preference), separate from
+//! [`rw::RawRw`]: readers-writer, barging with writer preference and an
+//! eventual hand-off), separate from
 //! the public handles that wrap them, and generic over a [`platform`] so that
 //! the `model` unit tests run the very same code under the shuttle model
 //! checker.

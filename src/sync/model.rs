@@ -5,9 +5,15 @@
 //! choice: each time a waiter would park with a deadline, it either times out
 //! (and cancels) or goes around again.
 //!
-//! Invariants checked: mutual exclusion (slots) / no writer with readers (rw),
-//! no lost wake-up (shuttle reports a deadlock), and at the end the broker is
-//! idle: every slot free, no waiter queued, no grant left on a waiter that gave up.
+//! Invariants checked: mutual exclusion (slots) / no writer with readers and
+//! at most one writer (rw), no lost wake-up (shuttle reports a deadlock), and
+//! at the end the broker is idle: every slot free, no waiter queued, no grant
+//! left on a waiter that gave up. For the rw broker's barging policy also:
+//! woken waiters that lose to newcomers and the eventual hand-off
+//! (`HANDOFF_AFTER` is 1 here, so hand-offs race with timeouts and dropped
+//! futures), and writer preference: a reader that saw a writer waiting never
+//! gets in before that writer (so readers re-acquiring in a loop cannot
+//! starve it; the model's bounded loops then all terminate).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,9 +39,6 @@ impl Word for ShuttleWord {
     }
     fn load(&self) -> u64 {
         self.0.load(Ordering::Acquire)
-    }
-    fn store(&self, v: u64) {
-        self.0.store(v, Ordering::Release)
     }
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64> {
         self.0
@@ -65,11 +68,17 @@ impl Platform for Shuttle {
     type Mailbox<T: Send> = ShuttleMailbox<T>;
     type Thread = thread::Thread;
     const SPINS: u32 = 1;
+    // Reach the hand-off paths within the model's bounds.
+    const HANDOFF_AFTER: u32 = 1;
+    const YIELDS: u32 = 1;
     fn current() -> Self::Thread {
         thread::current()
     }
     fn unpark(t: &Self::Thread) {
         t.unpark()
+    }
+    fn yield_now() {
+        thread::yield_now()
     }
     fn park() {
         thread::park()
@@ -225,6 +234,57 @@ fn rw_scenario(modes: &'static [(Access, Mode)]) {
     );
 }
 
+/// Writer preference under barging: readers re-acquire in a loop (bounded)
+/// while one blocking writer waits. A reader that saw a writer waiting before
+/// it asked must not get in before that writer has been in: new readers
+/// never pass a waiting writer, so the writer is not starved.
+fn rw_writer_preference_scenario(readers: usize, rounds: usize) {
+    let raw = Arc::new(RawRw::<Shuttle>::new());
+    // 0: writer not in yet; 1: inside; 2: done.
+    let writer_state = Arc::new(AtomicUsize::new(0));
+    let reader_threads: Vec<_> = (0..readers)
+        .map(|_| {
+            let (raw, writer_state) = (raw.clone(), writer_state.clone());
+            thread::spawn(move || {
+                for _ in 0..rounds {
+                    if writer_state.load(Ordering::SeqCst) == 2 {
+                        break;
+                    }
+                    let writer_was_waiting = raw.writer_waiting();
+                    let a = broker::acquire(&*raw, Access::Read, None).unwrap();
+                    let ws = writer_state.load(Ordering::SeqCst);
+                    assert_ne!(ws, 1, "reader with a writer");
+                    if writer_was_waiting {
+                        assert_eq!(ws, 2, "a new reader passed a waiting writer");
+                    }
+                    thread::yield_now();
+                    raw.release(a);
+                }
+            })
+        })
+        .collect();
+    let writer = {
+        let (raw, writer_state) = (raw.clone(), writer_state.clone());
+        thread::spawn(move || {
+            let a = broker::acquire(&*raw, Access::Write, None).unwrap();
+            writer_state.store(1, Ordering::SeqCst);
+            assert_eq!(raw.readers(), 0, "writer with readers");
+            thread::yield_now();
+            writer_state.store(2, Ordering::SeqCst);
+            raw.release(a);
+        })
+    };
+    writer.join().unwrap();
+    for t in reader_threads {
+        t.join().unwrap();
+    }
+    assert_eq!(raw.readers(), 0);
+    assert!(!raw.is_write_locked());
+    assert!(!raw.writer_waiting());
+    assert_eq!(raw.waiting(), 0);
+    assert_eq!(raw.pending_grants(), 0);
+}
+
 const ITERS: usize = 1500;
 
 #[test]
@@ -345,6 +405,50 @@ fn model_rwlock_cancel() {
         ITERS,
         3,
     );
+}
+
+/// Writers barge; a woken writer that lost once is handed the lock
+/// (`HANDOFF_AFTER` is 1 under the model), also while it times out or its
+/// future is dropped: the hand-off comes back to it (or is released on).
+#[test]
+fn model_rwlock_barging_writers() {
+    shuttle::check_random(
+        || {
+            rw_scenario(&[
+                (Access::Write, Mode::Blocking),
+                (Access::Write, Mode::Timed),
+                (Access::Write, Mode::DroppedFuture),
+                (Access::Read, Mode::Timed),
+            ])
+        },
+        ITERS,
+    );
+}
+
+#[test]
+fn model_rwlock_barging_pct() {
+    shuttle::check_pct(
+        || {
+            rw_scenario(&[
+                (Access::Write, Mode::Blocking),
+                (Access::Read, Mode::Blocking),
+                (Access::Write, Mode::Async),
+                (Access::Read, Mode::Timed),
+            ])
+        },
+        ITERS,
+        3,
+    );
+}
+
+#[test]
+fn model_rwlock_writer_not_starved() {
+    shuttle::check_random(|| rw_writer_preference_scenario(2, 4), ITERS);
+}
+
+#[test]
+fn model_rwlock_writer_not_starved_pct() {
+    shuttle::check_pct(|| rw_writer_preference_scenario(3, 3), ITERS, 3);
 }
 
 /// Grant and cancel race directly: a queued waiter is granted by a release

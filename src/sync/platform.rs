@@ -14,7 +14,6 @@ use std::time::Instant;
 pub(crate) trait Word: Send + Sync {
     fn new(v: u64) -> Self;
     fn load(&self) -> u64;
-    fn store(&self, v: u64);
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64>;
     fn fetch_or(&self, v: u64) -> u64;
     fn fetch_and(&self, v: u64) -> u64;
@@ -34,8 +33,16 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     type Thread: Clone + Send + Sync;
     /// How many times a blocking acquire retries the fast path before queueing.
     const SPINS: u32;
+    /// How many times a woken waiter of a barging broker may find the lock
+    /// taken by a newcomer before the broker hands it the lock directly.
+    const HANDOFF_AFTER: u32;
+    /// How many times a blocking acquire of a broker that asks for it (see
+    /// `Broker::YIELDS`) yields its thread before queueing.
+    const YIELDS: u32;
     fn current() -> Self::Thread;
     fn unpark(thread: &Self::Thread);
+    /// Let other threads run (spin-waiting).
+    fn yield_now();
     /// Park until unparked (may wake spuriously).
     fn park();
     /// Park until unparked or `deadline`; true when the deadline has passed
@@ -55,10 +62,6 @@ impl Word for AtomicU64 {
     #[inline]
     fn load(&self) -> u64 {
         AtomicU64::load(self, Ordering::Acquire)
-    }
-    #[inline]
-    fn store(&self, v: u64) {
-        AtomicU64::store(self, v, Ordering::Release)
     }
     #[inline]
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64> {
@@ -89,11 +92,16 @@ impl Platform for Real {
     type Mailbox<T: Send> = parking_lot::Mutex<T>;
     type Thread = std::thread::Thread;
     const SPINS: u32 = 40;
+    const HANDOFF_AFTER: u32 = 3;
+    const YIELDS: u32 = 8;
     fn current() -> Self::Thread {
         std::thread::current()
     }
     fn unpark(thread: &Self::Thread) {
         thread.unpark()
+    }
+    fn yield_now() {
+        std::thread::yield_now()
     }
     fn park() {
         std::thread::park()

@@ -31,9 +31,15 @@ unsafe impl<T: Send + Sync> Sync for RwInner<T> {}
 
 /// A readers-writer lock: many readers at once, or one writer.
 ///
-/// Waiters are served in arrival order, and a waiting writer blocks readers
-/// that arrive after it, so writers never starve; consecutive waiting readers
-/// enter together. Guards are `Send + 'static` and release on drop.
+/// A waiting writer blocks readers that arrive after it, so a stream of
+/// readers never starves a writer; readers queued before it, and consecutive
+/// waiting readers, enter together. Under contention a released lock goes to
+/// whoever takes it first, a woken waiter or a newcomer (as with
+/// parking_lot's `RwLock`), which keeps throughput high; a woken waiter that
+/// keeps losing is handed the lock directly on a later release, so every
+/// waiter gets in eventually. A waiter that times out (or whose async
+/// acquire is dropped) leaves the queue at once and is never handed the lock
+/// afterwards. Guards are `Send + 'static` and release on drop.
 ///
 /// ```
 /// let config = lox::RWLock::new(String::from("v1"));
@@ -135,7 +141,8 @@ impl<T> RWLock<T> {
         }
     }
 
-    /// Block until read access is granted (no writer inside or waiting ahead).
+    /// Block until read access is granted (no writer inside, and none waiting
+    /// that asked before this reader).
     ///
     /// ```
     /// let l = lox::RWLock::new(vec![1]);
@@ -202,7 +209,8 @@ impl<T> RWLock<T> {
         Some(ReadGuard::new(self))
     }
 
-    /// Write access if nobody is inside or waiting.
+    /// Write access if nobody is inside right now (like a newcomer under
+    /// contention, it may take a lock just freed before a woken waiter does).
     ///
     /// ```
     /// let l = lox::RWLock::new(());

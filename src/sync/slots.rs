@@ -37,7 +37,7 @@ const FLAGS: u64 = SLOW | ORPHAN;
 const RETRY: usize = usize::MAX;
 
 pub(crate) struct SlotsState<P: Platform> {
-    queue: Queue<P, (), usize>,
+    queue: Queue<P, usize>,
     /// Free slots when `n > 62` (lowest first).
     big_free: BTreeSet<usize>,
 }
@@ -230,7 +230,7 @@ impl<P: Platform> Broker for RawSlots<P> {
         })
     }
 
-    fn request(&self, req: (), wake: Wake<P>) -> Result<usize, WaiterId> {
+    fn request(&self, _req: (), wake: Wake<P>) -> Result<usize, WaiterId> {
         self.mailbox.with(|s| {
             // From here on, releases come through the mailbox.
             self.word.fetch_or(SLOW);
@@ -240,7 +240,7 @@ impl<P: Platform> Broker for RawSlots<P> {
                     return Ok(i);
                 }
             }
-            Err(s.queue.push(req, wake))
+            Err(s.queue.push(wake))
         })
     }
 
