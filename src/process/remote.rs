@@ -38,6 +38,15 @@ use crate::error::TaskError;
 /// Jobs in flight per worker: the running one and the next.
 pub(crate) const DEPTH: usize = 2;
 
+/// Largest frame sent to a worker that is still busy. The manager writes and
+/// reads on one thread: while it writes, it does not read. A busy worker
+/// reads its next job only after writing its current result, so a frame sent
+/// ahead must fit in the pipe without the worker's help, or both ends block
+/// writing (a big job frame one way, a big result the other). One page is
+/// the smallest capacity a Linux pipe ever has; anything bigger waits until
+/// the worker is idle, when it reads the whole frame before writing anything.
+pub(crate) const PIPELINE_MAX: usize = 4096;
+
 /// How long a new worker may take to answer the handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -334,6 +343,11 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     }
                 };
                 if self.control.is_shut_down() {
+                    break;
+                }
+                if !inflight.is_empty() && job.frame.len() > PIPELINE_MAX {
+                    // Sent only to an idle worker: see PIPELINE_MAX.
+                    local.push_front(job);
                     break;
                 }
                 if let Some(why) = &self.entry_error {
