@@ -441,6 +441,32 @@ fn launcher_missing() {
     }
 }
 
+fn no_handshake() {
+    // A "launcher" that runs something that never speaks the protocol.
+    let pool = lox::process(1, square)
+        .with_launcher(Launcher::prefix("/bin/sh", ["-c", "exec sleep 30", "sh"]))
+        .handshake_timeout(Duration::from_millis(500));
+    pool.scatter(1);
+    pool.scatter(2);
+    for r in pool.try_gather() {
+        assert!(
+            matches!(&r, Err(TaskError::Launch(m)) if m.contains("no handshake") && m.contains("lox::init()")),
+            "{r:?}"
+        );
+    }
+    // A program that talks, but not lox.
+    let chatty = lox::process(1, square).with_launcher(Launcher::prefix(
+        "/bin/sh",
+        ["-c", "echo hello there; cat", "sh"],
+    ));
+    chatty.scatter(1);
+    let r = chatty.try_gather();
+    assert!(
+        matches!(&r[0], Err(TaskError::Launch(m)) if m.contains("handshake")),
+        "{r:?}"
+    );
+}
+
 fn job_timeout() {
     let d = Duration::from_millis(500);
     let pool = lox::process(1, act).job_timeout(d).retries(3);
@@ -527,6 +553,7 @@ fn main() {
         ("wrapper_launcher_copy", wrapper_launcher_copy),
         ("macro_form", macro_form),
         ("launcher_missing", launcher_missing),
+        ("no_handshake", no_handshake),
         ("job_timeout", job_timeout),
         ("retries", retries),
         ("inline_modes", inline_modes),

@@ -1,4 +1,4 @@
-//! Process pools: [`process`] runs a plain function in worker processes that
+//! Process pools: [`process`](crate::process()) runs a plain function in worker processes that
 //! are copies of the running executable.
 //!
 //! Inside (a newcomer's map):
@@ -20,7 +20,7 @@
 //!   supervision (worker death, retries, timeouts) and replacement.
 //! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
 //!   as `ssh host`).
-//! - `pool`: [`process`] and the [`Process`] handle, on the collector that
+//! - `pool`: [`process`](crate::process()) and the [`Process`] handle, on the collector that
 //!   thread pools use too (numbering, reorder, gathers).
 //!
 //! Soundness of the function offsets: the worker accepts jobs only after a

@@ -13,7 +13,7 @@ use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
 use super::message::Down;
-use super::remote::{Config, Control, Job, Manager};
+use super::remote::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
 use crate::actors::completed::{into_stream, Completed};
 use crate::actors::pool::{gather_outcomes, gather_results};
@@ -32,7 +32,7 @@ pub(crate) fn default_processes() -> usize {
 /// and `init()` is where it serves jobs.
 ///
 /// `n_workers == 0` (or `LOX_DEBUG` set to a true-like value, as for
-/// [`thread`](crate::thread)) runs every scatter inline in the caller, no
+/// [`thread`](crate::thread())) runs every scatter inline in the caller, no
 /// process spawned. Inline jobs still make the serialize → deserialize round
 /// trip of both argument and result, so a type that does not survive it fails
 /// in debug mode too, and a panic is caught and reported by `gather` exactly as
@@ -68,6 +68,7 @@ where
         retries: 0,
         job_timeout: None,
         max_frame: frame::DEFAULT_MAX_FRAME,
+        handshake_timeout: HANDSHAKE_TIMEOUT,
     };
     Process {
         shared: Arc::new(Shared {
@@ -85,7 +86,7 @@ where
     }
 }
 
-/// A function wrapped in a pool of worker processes (see [`process`]).
+/// A function wrapped in a pool of worker processes (see [`process`](crate::process())).
 ///
 /// A cheap `Clone + Send + Sync` handle with the same methods as
 /// [`Thread`](crate::Thread): clones share one pool and one list of pending
@@ -201,6 +202,18 @@ where
     /// ```
     pub fn max_frame(self, bytes: usize) -> Self {
         self.configure(|c| c.max_frame = bytes)
+    }
+
+    /// How long a newly started worker may take to answer the handshake
+    /// (default 60 s) before its jobs fail with [`TaskError::Launch`]. Raise it
+    /// for launchers that queue (batch schedulers), lower it to fail fast.
+    ///
+    /// ```
+    /// let pool = lox::process(0, |x: u32| x).handshake_timeout(std::time::Duration::from_secs(300));
+    /// # let _ = pool;
+    /// ```
+    pub fn handshake_timeout(self, d: Duration) -> Self {
+        self.configure(|c| c.handshake_timeout = d)
     }
 
     /// Plain call in the caller's thread and process: the function as if

@@ -47,7 +47,7 @@ pub(crate) const DEPTH: usize = 2;
 /// the worker is idle, when it reads the whole frame before writing anything.
 pub(crate) const PIPELINE_MAX: usize = 4096;
 
-/// How long a new worker may take to answer the handshake.
+/// How long a new worker may take to answer the handshake, by default.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One encoded job: its whole frame, ready to write.
@@ -65,6 +65,7 @@ pub(crate) struct Config {
     pub(crate) retries: usize,
     pub(crate) job_timeout: Option<Duration>,
     pub(crate) max_frame: usize,
+    pub(crate) handshake_timeout: Duration,
 }
 
 /// State shared by a pool's handles and its managers.
@@ -197,7 +198,7 @@ impl Conn {
             stdout: BufReader::with_capacity(64 << 10, stdout),
             desc,
         };
-        match conn.handshake(&ours) {
+        match conn.handshake(&ours, config.handshake_timeout) {
             Ok(()) => Ok(conn),
             Err(why) => {
                 let status = conn.reap(control, true);
@@ -206,7 +207,7 @@ impl Conn {
         }
     }
 
-    fn handshake(&mut self, ours: &Hello) -> Result<(), String> {
+    fn handshake(&mut self, ours: &Hello, timeout: Duration) -> Result<(), String> {
         let hint = "did main() call lox::init() first?";
         // The worker may be gone already; its answer (or its absence) says why.
         let sent = frame::write_value(
@@ -214,8 +215,8 @@ impl Conn {
             &Down::Hello(ours.clone()),
             frame::DEFAULT_MAX_FRAME,
         );
-        if !wait_readable(self.stdout.get_ref().as_raw_fd(), HANDSHAKE_TIMEOUT) {
-            return Err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}; {hint}"));
+        if !wait_readable(self.stdout.get_ref().as_raw_fd(), timeout) {
+            return Err(format!("no handshake within {timeout:?}; {hint}"));
         }
         let mut body = Vec::new();
         // A handshake is small: a tight cap keeps a chatty non-worker cheap.

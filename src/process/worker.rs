@@ -33,7 +33,7 @@ pub(crate) fn init_ran() -> bool {
 }
 
 /// Must be the first statement of `main` in every binary that uses
-/// [`process`](crate::process).
+/// [`process`](crate::process()).
 ///
 /// In the parent it returns at once. In a worker process (the same executable,
 /// started by a pool with the `--lox-worker` marker argument) it never returns:
