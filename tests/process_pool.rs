@@ -235,6 +235,29 @@ fn worker_segfault() {
     death_case("segv", 0, "SIGSEGV");
 }
 
+fn deaths_amid_many_jobs() {
+    // Short jobs (deep pipelines) with a death every 37 jobs: exactly the dying
+    // jobs fail, every other one completes, in order.
+    let pool = lox::process(2, act);
+    let dies = |i: u64| i % 37 == 20;
+    for i in 0..400 {
+        pool.scatter(if dies(i) { c("exit", 4) } else { c("echo", i) });
+    }
+    let out = pool.try_gather();
+    assert_eq!(out.len(), 400);
+    for (i, r) in out.into_iter().enumerate() {
+        let i = i as u64;
+        if dies(i) {
+            assert!(
+                matches!(&r, Err(TaskError::WorkerDied(m)) if m.contains("status 4")),
+                "job {i}: {r:?}"
+            );
+        } else {
+            assert_eq!(r, Ok(i), "job {i}");
+        }
+    }
+}
+
 fn no_orphans_after_drop() {
     let pool = lox::process(2, act);
     for _ in 0..10 {
@@ -543,6 +566,7 @@ fn main() {
         ("worker_abort", worker_abort),
         ("worker_sigkill", worker_sigkill),
         ("worker_segfault", worker_segfault),
+        ("deaths_amid_many_jobs", deaths_amid_many_jobs),
         ("no_orphans_after_drop", no_orphans_after_drop),
         ("parent_killed_local", parent_killed_local),
         ("parent_killed_wrapper", parent_killed_wrapper),

@@ -2,8 +2,10 @@
 //!
 //! A manager takes encoded jobs from the pool's job channel, starts its worker
 //! process when it first has a job (and again after the worker dies), keeps up
-//! to [`DEPTH`] jobs in flight (the next job is already in the worker's pipe
-//! when the current one finishes, so the worker never waits for a round trip),
+//! jobs in flight (the next job is already in the worker's pipe when the
+//! current one finishes, so the worker never waits for a round trip: two for
+//! long jobs, up to [`MAX_DEPTH`] for short ones, about a millisecond of work
+//! ahead), written in one `write` per batch,
 //! and turns each reply into an outcome on the pool's collector.
 //!
 //! Supervision: the worker runs jobs in the order they were sent, so when its
@@ -35,10 +37,23 @@ use super::worker;
 use crate::actors::collector::{Key, Outcome};
 use crate::error::TaskError;
 
-/// Jobs in flight per worker: the running one and the next.
-pub(crate) const DEPTH: usize = 2;
+/// Jobs in flight per worker at least: the running one and the next.
+pub(crate) const MIN_DEPTH: usize = 2;
+/// Jobs in flight per worker at most (short jobs).
+pub(crate) const MAX_DEPTH: usize = 64;
+/// Work queued ahead of a worker is kept near this much time, so that a
+/// worker holding jobs never leaves another idle for long at the end.
+const AHEAD_SECS: f64 = 1e-3;
 
-/// Largest frame sent to a worker that is still busy. The manager writes and
+/// How many jobs to keep in flight for jobs that take `job_secs` (0: unknown).
+fn depth(job_secs: f64) -> usize {
+    if job_secs <= 0.0 {
+        return MIN_DEPTH;
+    }
+    ((AHEAD_SECS / job_secs) as usize).clamp(MIN_DEPTH, MAX_DEPTH)
+}
+
+/// Most bytes of frames sent to a worker that is still busy. The manager writes and
 /// reads on one thread: while it writes, it does not read. A busy worker
 /// reads its next job only after writing its current result, so a frame sent
 /// ahead must fit in the pipe without the worker's help, or both ends block
@@ -319,17 +334,25 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The manager's loop; returns when the pool is dropped.
     pub(crate) fn run(self) {
         let mut conn: Option<Conn> = None;
-        let mut inflight: VecDeque<Flight> = VecDeque::with_capacity(DEPTH);
+        let mut inflight: VecDeque<Flight> = VecDeque::with_capacity(MAX_DEPTH);
         // Jobs to (re)send before taking new ones: those behind a dead worker.
         let mut local: VecDeque<Job> = VecDeque::new();
         let mut body = Vec::new();
-        loop {
+        // Frames gathered for one write.
+        let mut batch: Vec<u8> = Vec::new();
+        // Recent job time (EWMA, seconds): sets how many jobs go ahead.
+        let mut job_secs = 0.0f64;
+        'serve: loop {
             if self.control.is_shut_down() {
                 break;
             }
             let config = self.control.config.lock().clone();
+            let window = depth(job_secs);
+            let was_idle = inflight.is_empty();
+            // Bytes the worker has not necessarily read: every frame behind the head.
+            let mut ahead: usize = inflight.iter().skip(1).map(|f| f.job.frame.len()).sum();
             // Fill the pipeline.
-            while inflight.len() < DEPTH {
+            while inflight.len() < window {
                 let job = if let Some(j) = local.pop_front() {
                     j
                 } else if inflight.is_empty() {
@@ -344,10 +367,10 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     }
                 };
                 if self.control.is_shut_down() {
-                    break;
+                    break 'serve;
                 }
-                if !inflight.is_empty() && job.frame.len() > PIPELINE_MAX {
-                    // Sent only to an idle worker: see PIPELINE_MAX.
+                if !inflight.is_empty() && ahead + job.frame.len() > PIPELINE_MAX {
+                    // Sent once the worker has caught up: see PIPELINE_MAX.
                     local.push_front(job);
                     break;
                 }
@@ -355,10 +378,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     self.fail(job.key, TaskError::Launch(why.clone()));
                     continue;
                 }
-                let c = match &mut conn {
-                    Some(c) => c,
-                    None => match Conn::launch(&config, &self.control) {
-                        Ok(c) => conn.insert(c),
+                if conn.is_none() {
+                    match Conn::launch(&config, &self.control) {
+                        Ok(c) => conn = Some(c),
                         Err(why) => {
                             log::error!("lox: {why}");
                             // Fail this job and every one waiting now rather
@@ -370,25 +392,35 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                             }
                             continue;
                         }
-                    },
-                };
-                if c.stdin.write_all(&job.frame).is_err() {
-                    // The worker is gone. If it was idle, nothing was lost:
-                    // reap it and send the job to a fresh one.
-                    local.push_front(job);
-                    if inflight.is_empty() {
-                        let status = c.reap(&self.control, true);
-                        log::warn!(
-                            "lox: worker {} {status} while idle; starting another",
-                            c.pid
-                        );
-                        conn = None;
-                        continue;
                     }
-                    break; // the read below reports the death of the running job
+                }
+                batch.extend_from_slice(&job.frame);
+                if !inflight.is_empty() {
+                    ahead += job.frame.len();
                 }
                 let started = inflight.is_empty().then(Instant::now);
                 inflight.push_back(Flight { job, started });
+            }
+            if !batch.is_empty() {
+                let c = conn.as_mut().expect("a batch is built only with a worker");
+                let written = c.stdin.write_all(&batch);
+                batch.clear();
+                if written.is_err() && was_idle {
+                    // The worker died while idle: nothing ran, nothing is
+                    // lost. Reap it and send the jobs to a fresh one.
+                    for f in inflight.drain(..).rev() {
+                        local.push_front(f.job);
+                    }
+                    let status = c.reap(&self.control, true);
+                    log::warn!(
+                        "lox: worker {} {status} while idle; starting another",
+                        c.pid
+                    );
+                    conn = None;
+                    continue;
+                }
+                // Otherwise a failed write means the worker died while running
+                // the head job: the read below reports it.
             }
             if self.control.is_shut_down() {
                 break;
@@ -416,9 +448,18 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
                         Status::Protocol(m) => Err(Box::new(TaskError::Protocol(m))),
                     };
-                    inflight.pop_front();
+                    let done = inflight.pop_front().expect("the head was in flight");
+                    let now = Instant::now();
+                    if let Some(t0) = done.started {
+                        let secs = now.duration_since(t0).as_secs_f64();
+                        job_secs = if job_secs == 0.0 {
+                            secs
+                        } else {
+                            0.8 * job_secs + 0.2 * secs
+                        };
+                    }
                     if let Some(next) = inflight.front_mut() {
-                        next.started = Some(Instant::now());
+                        next.started = Some(now);
                     }
                     self.deposit(key, outcome);
                 }
