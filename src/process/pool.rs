@@ -40,7 +40,28 @@ pub(crate) fn default_processes() -> usize {
 ///
 /// Worker processes start on the first scatter (not here), up to `n_workers`,
 /// stay up between gathers, and are killed when the last handle is dropped
-/// (jobs still queued are dropped with them) or when this process exits.
+/// (jobs still queued are dropped with them) or when this process exits; a
+/// worker also exits within a second of its parent's death (even `SIGKILL`),
+/// in the middle of a job too.
+///
+/// # How a worker finds `f`
+///
+/// Nothing is registered: a job carries the offset of `f` and of a
+/// monomorphized trampoline (decode `A`, call, encode `R`) from a base symbol
+/// inside lox. The worker runs a byte-identical executable (the handshake
+/// compares a hash of the file's contents, and a protocol version, before any
+/// job is accepted; a mismatch is a [`TaskError::Launch`] naming both), so
+/// the same offsets point at the same code whatever ASLR did. This is why `f`
+/// is a plain `fn` pointer and why the worker must be the same build.
+///
+/// # Failures
+///
+/// A panic in `f` is [`TaskError::Panicked`] and the worker goes on. A worker
+/// that dies mid-job (exit, abort, signal) fails that job only, with
+/// [`TaskError::WorkerDied`] and the exit status, unless
+/// [`retries`](Process::retries) allows re-running it; a fresh worker takes
+/// the jobs behind it. See also [`job_timeout`](Process::job_timeout) and
+/// [`max_frame`](Process::max_frame).
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
