@@ -270,8 +270,16 @@ fn no_orphans_after_drop() {
     let clone = pool.clone();
     drop(pool);
     assert!(pids.iter().all(|&p| !gone(p)), "a clone keeps the workers");
+    clone.scatter(c("echo", 1));
+    let stream = clone.gather_iter(); // outlives the pool
     drop(clone);
     wait_gone(&pids, Duration::from_secs(20));
+    // The jobs the pool could not finish are settled, not left hanging.
+    let outcomes: Vec<_> = stream.collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes
+        .iter()
+        .any(|(_, r)| matches!(r, Err(TaskError::WorkerDied(m)) if m.contains("dropped"))));
 }
 
 /// Run a copy of this binary as a "parent", SIGKILL it while its workers are

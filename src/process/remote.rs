@@ -342,6 +342,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         let mut batch: Vec<u8> = Vec::new();
         // Recent job time (EWMA, seconds): sets how many jobs go ahead.
         let mut job_secs = 0.0f64;
+        // Workers in a row that died before taking a job (bounded, so that a
+        // worker that can never take one fails jobs instead of looping).
+        let mut idle_deaths = 0;
         'serve: loop {
             if self.control.is_shut_down() {
                 break;
@@ -367,6 +370,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     }
                 };
                 if self.control.is_shut_down() {
+                    local.push_front(job); // settled below
                     break 'serve;
                 }
                 if !inflight.is_empty() && ahead + job.frame.len() > PIPELINE_MAX {
@@ -405,7 +409,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 let c = conn.as_mut().expect("a batch is built only with a worker");
                 let written = c.stdin.write_all(&batch);
                 batch.clear();
-                if written.is_err() && was_idle {
+                if written.is_err() && was_idle && idle_deaths < 3 {
+                    idle_deaths += 1;
                     // The worker died while idle: nothing ran, nothing is
                     // lost. Reap it and send the jobs to a fresh one.
                     for f in inflight.drain(..).rev() {
@@ -448,6 +453,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
                         Status::Protocol(m) => Err(Box::new(TaskError::Protocol(m))),
                     };
+                    idle_deaths = 0;
                     let done = inflight.pop_front().expect("the head was in flight");
                     let now = Instant::now();
                     if let Some(t0) = done.started {
@@ -512,6 +518,17 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         }
         if let Some(mut c) = conn {
             c.reap(&self.control, true);
+        }
+        // The pool was dropped: a streaming gather or a ticket may still be
+        // waiting for these jobs, so settle them rather than leave them open.
+        let why = "the pool was dropped before the job finished; its workers were stopped";
+        let left = inflight
+            .into_iter()
+            .map(|f| f.job)
+            .chain(local)
+            .chain(self.jobs.try_iter());
+        for job in left {
+            self.fail(job.key, TaskError::WorkerDied(why.to_owned()));
         }
     }
 
