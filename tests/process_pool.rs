@@ -523,6 +523,21 @@ fn retries() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn handle_traits() {
+    fn check<T: Clone + Send + Sync + 'static>(_: &T) {}
+    let pool = lox::process(2, square);
+    check(&pool);
+    // Clones share one pool and one list of pending results, across threads.
+    let other = pool.clone();
+    std::thread::spawn(move || {
+        other.scatter(3);
+    })
+    .join()
+    .unwrap();
+    pool.scatter(4);
+    assert_eq!(pool.gather(), vec![9, 16]);
+}
+
 fn inline_modes() {
     let me = std::process::id() as u64;
     let pool = lox::process(0, act);
@@ -588,6 +603,7 @@ fn main() {
         ("no_handshake", no_handshake),
         ("job_timeout", job_timeout),
         ("retries", retries),
+        ("handle_traits", handle_traits),
         ("inline_modes", inline_modes),
         ("streaming_and_async", streaming_and_async),
     ];
