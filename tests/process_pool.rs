@@ -37,6 +37,26 @@ fn act((cmd, arg): (String, u64)) -> u64 {
             unreachable!()
         }
         "panic" => panic!("bad {arg}"),
+        "garbage" => {
+            // Write a frame header announcing 4 GiB straight onto the
+            // protocol channel (the worker's only write-only pipe above fd 2).
+            for fd in 3..64 {
+                // SAFETY: fcntl/fstat/write on fds of this process; garbage on
+                // the channel is what this job is for.
+                unsafe {
+                    let mut st: libc::stat = std::mem::zeroed();
+                    let wronly = libc::fcntl(fd, libc::F_GETFL) & libc::O_ACCMODE == libc::O_WRONLY;
+                    if wronly
+                        && libc::fstat(fd, &mut st) == 0
+                        && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+                    {
+                        libc::write(fd, b"\xff\xff\xff\xffjunk".as_ptr().cast(), 8);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_secs(30));
+            arg
+        }
         "echo" => arg,
         other => panic!("unknown command {other}"),
     }
@@ -256,6 +276,21 @@ fn deaths_amid_many_jobs() {
             assert_eq!(r, Ok(i), "job {i}");
         }
     }
+}
+
+fn garbage_from_worker() {
+    let pool = lox::process(1, act);
+    pool.scatter(c("echo", 1));
+    pool.scatter(c("garbage", 2));
+    pool.scatter(c("echo", 3));
+    let out = pool.try_gather();
+    assert_eq!(out[0], Ok(1));
+    assert!(
+        matches!(&out[1], Err(TaskError::Protocol(m)) if m.contains("exceeds the cap")),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(out[2], Ok(3));
 }
 
 fn no_orphans_after_drop() {
@@ -590,6 +625,7 @@ fn main() {
         ("worker_sigkill", worker_sigkill),
         ("worker_segfault", worker_segfault),
         ("deaths_amid_many_jobs", deaths_amid_many_jobs),
+        ("garbage_from_worker", garbage_from_worker),
         ("no_orphans_after_drop", no_orphans_after_drop),
         ("parent_killed_local", parent_killed_local),
         ("parent_killed_wrapper", parent_killed_wrapper),

@@ -271,7 +271,10 @@ impl Conn {
         match frame::read_frame(&mut self.stdout, max, body) {
             Ok(()) => {}
             Err(
-                e @ (FrameError::Oversize { .. } | FrameError::Decode(_) | FrameError::Encode(_)),
+                e @ (FrameError::Oversize { .. }
+                | FrameError::Truncated { .. }
+                | FrameError::Decode(_)
+                | FrameError::Encode(_)),
             ) => return Reply::Garbage(e.to_string()),
             Err(FrameError::Closed) => return Reply::Dead(String::new()),
             Err(e) => return Reply::Dead(format!(" ({e})")),
@@ -485,7 +488,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         &mut conn,
                         &mut inflight,
                         &mut local,
-                        |_| TaskError::Protocol(why),
+                        |status| {
+                            TaskError::Protocol(format!("{why} (the worker was stopped: {status})"))
+                        },
                         &config,
                     );
                 }
