@@ -99,6 +99,11 @@ fn mul(x: u64, y: u64) -> u64 {
     x * y
 }
 
+#[lox::process]
+fn shout(s: String) -> String {
+    s.to_uppercase()
+}
+
 // ---- helpers ----
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -489,6 +494,14 @@ fn macro_form() {
     }
     assert_eq!(mul::gather(), vec![0, 2, 6, 12, 20]);
     assert_eq!(mul::pool().n_workers(), 2);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(shout::pool().n_workers(), cpus);
+    shout::scatter("a".into());
+    shout::scatter("b".into());
+    assert_eq!(
+        shout::try_gather(),
+        vec![Ok("A".to_string()), Ok("B".to_string())]
+    );
 }
 
 fn launcher_missing() {
