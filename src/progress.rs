@@ -39,9 +39,7 @@ enum Kind {
 impl Progress {
     /// A default terminal bar, sized to the number of jobs being gathered.
     pub fn bar() -> Progress {
-        Progress {
-            kind: Kind::Default,
-        }
+        Progress { kind: Kind::Default }
     }
 
     /// No progress reporting (what `false` converts to).
@@ -77,9 +75,7 @@ impl Progress {
 #[cfg(feature = "progress")]
 impl From<ProgressBar> for Progress {
     fn from(bar: ProgressBar) -> Self {
-        Progress {
-            kind: Kind::Bar(bar),
-        }
+        Progress { kind: Kind::Bar(bar) }
     }
 }
 
@@ -97,11 +93,7 @@ impl From<bool> for Progress {
 
 /// Run `f` with a callback that moves the bar to the count it is given, and
 /// finish the bar afterwards.
-pub(crate) fn with_bar<T>(
-    progress: Progress,
-    len: usize,
-    f: impl FnOnce(&mut dyn FnMut(usize)) -> T,
-) -> T {
+pub(crate) fn with_bar<T>(progress: Progress, len: usize, f: impl FnOnce(&mut dyn FnMut(usize)) -> T) -> T {
     #[cfg(not(feature = "progress"))]
     {
         let _ = (progress, len);

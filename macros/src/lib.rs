@@ -16,25 +16,17 @@ use syn::{parse_macro_input, Expr, FnArg, ItemFn, Pat, ReturnType, Type};
 /// Make a free function parallel on a pool of threads. See `lox::thread`.
 #[proc_macro_attribute]
 pub fn thread(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(
-        Kind::Thread,
-        attr.into(),
-        parse_macro_input!(item as ItemFn),
-    )
-    .unwrap_or_else(syn::Error::into_compile_error)
-    .into()
+    expand(Kind::Thread, attr.into(), parse_macro_input!(item as ItemFn))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Make a free function parallel on a pool of worker processes. See `lox::process`.
 #[proc_macro_attribute]
 pub fn process(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(
-        Kind::Process,
-        attr.into(),
-        parse_macro_input!(item as ItemFn),
-    )
-    .unwrap_or_else(syn::Error::into_compile_error)
-    .into()
+    expand(Kind::Process, attr.into(), parse_macro_input!(item as ItemFn))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -102,10 +94,7 @@ fn expand(kind: Kind, attr: TokenStream2, func: ItemFn) -> syn::Result<TokenStre
         }
     } else {
         let e: Expr = syn::parse2(attr).map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                format!("#[lox::{k}(n)] takes one expression: the number of workers"),
-            )
+            syn::Error::new(e.span(), format!("#[lox::{k}(n)] takes one expression: the number of workers"))
         })?;
         quote!((#e) as usize)
     };
@@ -126,16 +115,10 @@ fn expand(kind: Kind, attr: TokenStream2, func: ItemFn) -> syn::Result<TokenStre
         ));
     }
     if let Some(c) = &sig.constness {
-        return Err(syn::Error::new(
-            c.span(),
-            format!("#[lox::{k}] cannot wrap a const fn"),
-        ));
+        return Err(syn::Error::new(c.span(), format!("#[lox::{k}] cannot wrap a const fn")));
     }
     if sig.variadic.is_some() {
-        return Err(syn::Error::new(
-            sig.span(),
-            format!("#[lox::{k}] cannot wrap a variadic fn"),
-        ));
+        return Err(syn::Error::new(sig.span(), format!("#[lox::{k}] cannot wrap a variadic fn")));
     }
 
     let mut names = Vec::new();

@@ -75,13 +75,7 @@ struct Bucket<R> {
 
 impl<R> Bucket<R> {
     fn new(epoch: u32) -> Self {
-        Bucket {
-            epoch,
-            ok: Vec::new(),
-            err: Vec::new(),
-            received: 0,
-            done: Vec::new(),
-        }
+        Bucket { epoch, ok: Vec::new(), err: Vec::new(), received: 0, done: Vec::new() }
     }
 
     fn put(&mut self, rel: u32, outcome: Outcome<R>) {
@@ -204,11 +198,7 @@ impl<R: Send + 'static> Collector<R> {
     /// Make a ticket for a numbered job.
     pub(crate) fn ticket(self: &Arc<Self>, key: Key) -> Ticket {
         let (epoch, rel) = split(key);
-        Ticket {
-            epoch,
-            rel,
-            source: self.clone(),
-        }
+        Ticket { epoch, rel, source: self.clone() }
     }
 
     /// Take every job scattered so far: they belong to this gather.
@@ -227,10 +217,7 @@ impl<R: Send + 'static> Collector<R> {
                     st.next_epoch = epoch.wrapping_add(1);
                     st.active.push(epoch);
                     st.abandoned.retain(|&e| e != epoch);
-                    return Cut {
-                        epoch,
-                        len: rel as usize,
-                    };
+                    return Cut { epoch, len: rel as usize };
                 }
                 Err(actual) => cur = actual,
             }
@@ -300,11 +287,7 @@ impl<R: Send + 'static> Collector<R> {
     }
 
     /// Every outcome of `cut` in scatter order.
-    pub(crate) fn try_gather(
-        &self,
-        cut: Cut,
-        progress: &mut dyn FnMut(usize),
-    ) -> Vec<Result<R, TaskError>> {
+    pub(crate) fn try_gather(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Vec<Result<R, TaskError>> {
         let bucket = self.wait_all(cut, progress);
         let mut slots: Vec<Option<Result<R, TaskError>>> = Vec::with_capacity(cut.len);
         slots.resize_with(cut.len, || None);
@@ -317,26 +300,17 @@ impl<R: Send + 'static> Collector<R> {
         slots
             .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                s.unwrap_or_else(|| panic!("lox: internal error: job {i} has no outcome"))
-            })
+            .map(|(i, s)| s.unwrap_or_else(|| panic!("lox: internal error: job {i} has no outcome")))
             .collect()
     }
 
     /// Every result of `cut` in scatter order, or the failed jobs (sequence
     /// number and error, in order) if any job failed.
-    pub(crate) fn gather(
-        &self,
-        cut: Cut,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
+    pub(crate) fn gather(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
         let mut bucket = self.wait_all(cut, progress);
         if !bucket.err.is_empty() {
-            let mut failed: Vec<(usize, TaskError)> = bucket
-                .err
-                .into_iter()
-                .map(|(rel, e)| (rel as usize, e))
-                .collect();
+            let mut failed: Vec<(usize, TaskError)> =
+                bucket.err.into_iter().map(|(rel, e)| (rel as usize, e)).collect();
             failed.sort_by_key(|f| f.0);
             return Err(failed);
         }
@@ -442,8 +416,6 @@ impl Ticket {
 
 impl std::fmt::Debug for Ticket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ticket")
-            .field("seq", &self.rel)
-            .finish_non_exhaustive()
+        f.debug_struct("Ticket").field("seq", &self.rel).finish_non_exhaustive()
     }
 }

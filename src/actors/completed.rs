@@ -29,12 +29,7 @@ pub struct Completed<R: Send + 'static> {
 impl<R: Send + 'static> Completed<R> {
     pub(crate) fn new(collector: Arc<Collector<R>>) -> Self {
         let cut = collector.cut();
-        Completed {
-            collector,
-            cut,
-            delivered: 0,
-            closed: false,
-        }
+        Completed { collector, cut, delivered: 0, closed: false }
     }
 
     fn close(&mut self) {

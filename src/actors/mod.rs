@@ -23,10 +23,7 @@ pub(crate) mod worker;
 /// every pool created while it is set runs inline.
 pub(crate) fn debug_forced() -> bool {
     std::env::var("LOX_DEBUG").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
+        matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
     })
 }
 
@@ -36,10 +33,7 @@ pub(crate) fn raise(failed: Vec<(usize, crate::TaskError)>, total: usize) -> ! {
     let (seq, err) = &failed[0];
     let more = match failed.len() {
         1 => String::new(),
-        n => format!(
-            " ({} more of the {total} jobs failed too; use try_gather to see each)",
-            n - 1
-        ),
+        n => format!(" ({} more of the {total} jobs failed too; use try_gather to see each)", n - 1),
     };
     panic!("lox: job {seq} of {total} failed: {err}{more}")
 }

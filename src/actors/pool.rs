@@ -64,11 +64,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         if i >= self.n_workers {
             return;
         }
-        let (f, jobs, results) = (
-            self.f.clone(),
-            self.jobs_rx.clone(),
-            self.collector.sender(),
-        );
+        let (f, jobs, results) = (self.f.clone(), self.jobs_rx.clone(), self.collector.sender());
         let spawned = std::thread::Builder::new()
             .name(format!("lox-worker-{i}"))
             .spawn(move || worker::serve(f, jobs, results));
@@ -80,8 +76,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
                 log::error!("lox: could not start a worker thread: {e}");
                 let why = format!("could not start a worker thread: {e}");
                 for (key, _) in self.jobs_rx.try_iter() {
-                    self.collector
-                        .deposit(key, Err(Box::new(TaskError::Launch(why.clone()))));
+                    self.collector.deposit(key, Err(Box::new(TaskError::Launch(why.clone()))));
                 }
             }
             Err(e) => log::warn!("lox: running on {i} workers, could not start another: {e}"),
@@ -114,10 +109,7 @@ fn with_progress<T>(progress: Bar, len: usize, f: impl FnOnce(&mut dyn FnMut(usi
 }
 
 /// `try_gather` for any pool: one outcome per job, in scatter order.
-pub(crate) fn gather_outcomes<R: Send + 'static>(
-    c: &Collector<R>,
-    progress: Bar,
-) -> Vec<Result<R, TaskError>> {
+pub(crate) fn gather_outcomes<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<Result<R, TaskError>> {
     let cut = c.cut();
     with_progress(progress, cut.len(), |p| c.try_gather(cut, p))
 }

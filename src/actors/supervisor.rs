@@ -76,9 +76,7 @@ pub struct Gather<R> {
 impl<R> Gather<R> {
     /// A gather request (the result type is inferred from the address).
     pub fn new() -> Self {
-        Gather {
-            _result: PhantomData,
-        }
+        Gather { _result: PhantomData }
     }
 }
 

@@ -66,9 +66,7 @@ struct Shared<A: Send + 'static, R: Send + 'static> {
 
 impl<A: Send + 'static, R: Send + 'static> Clone for Thread<A, R> {
     fn clone(&self) -> Self {
-        Thread {
-            shared: self.shared.clone(),
-        }
+        Thread { shared: self.shared.clone() }
     }
 }
 
@@ -171,10 +169,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// pool.scatter(7);
     /// assert_eq!(pool.try_gather_with(false), vec![Ok(7)]);
     /// ```
-    pub fn try_gather_with(
-        &self,
-        progress: impl Into<crate::Progress>,
-    ) -> Vec<Result<R, TaskError>> {
+    pub fn try_gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<Result<R, TaskError>> {
         self.core().try_gather_with(progress.into())
     }
 
@@ -205,10 +200,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// ```
     pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
         let core = self.shared.core.clone();
-        crate::runtime::off_thread("lox-gather", move || {
-            core.try_gather_with(Default::default())
-        })
-        .await
+        crate::runtime::off_thread("lox-gather", move || core.try_gather_with(Default::default())).await
     }
 
     /// Streaming gather: take every job scattered so far and yield
@@ -240,9 +232,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// got.sort();
     /// assert_eq!(got, vec![(0, 0), (1, 3), (2, 6), (3, 9)]);
     /// ```
-    pub fn gather_stream(
-        &self,
-    ) -> impl futures::Stream<Item = (usize, Result<R, TaskError>)> + Send + Unpin {
+    pub fn gather_stream(&self) -> impl futures::Stream<Item = (usize, Result<R, TaskError>)> + Send + Unpin {
         into_stream(self.gather_iter())
     }
 

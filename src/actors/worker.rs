@@ -19,11 +19,7 @@ pub(crate) fn run<A, R>(f: &(dyn Fn(A) -> R + Send + Sync), args: A) -> Outcome<
 }
 
 /// Serve jobs until the pool's job channel closes and is empty.
-pub(crate) fn serve<A, R>(
-    f: Job<A, R>,
-    jobs: Receiver<(Key, A)>,
-    results: Sender<(Key, Outcome<R>)>,
-) {
+pub(crate) fn serve<A, R>(f: Job<A, R>, jobs: Receiver<(Key, A)>, results: Sender<(Key, Outcome<R>)>) {
     while let Ok((key, args)) = jobs.recv() {
         let outcome = run(&*f, args);
         if results.send((key, outcome)).is_err() {
