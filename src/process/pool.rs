@@ -299,7 +299,7 @@ where
         let manager = Manager::<R> {
             control: sh.control.clone(),
             jobs: sh.jobs_rx.clone(),
-            results: sh.collector.sender(),
+            results: sh.collector.clone(),
             entry_error: sh.entry.as_ref().err().cloned(),
         };
         match std::thread::Builder::new()

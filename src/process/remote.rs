@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
@@ -34,7 +34,7 @@ use super::handshake::Hello;
 use super::launcher::Launcher;
 use super::message::{Down, Up};
 use super::worker;
-use crate::actors::collector::{Key, Outcome};
+use crate::actors::collector::{Collector, Key, Outcome};
 use crate::error::TaskError;
 
 /// Jobs in flight per worker at least: the running one and the next.
@@ -314,7 +314,8 @@ impl Conn {
 pub(crate) struct Manager<R> {
     pub(crate) control: Arc<Control>,
     pub(crate) jobs: Receiver<Job>,
-    pub(crate) results: Sender<(Key, Outcome<R>)>,
+    /// Where outcomes go (through `deposit`, the collector's one entry point).
+    pub(crate) results: Arc<Collector<R>>,
     /// The user's function has no valid entry (checked once per pool).
     pub(crate) entry_error: Option<String>,
 }
@@ -327,7 +328,7 @@ struct Flight {
 
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     fn deposit(&self, key: Key, outcome: Outcome<R>) {
-        let _ = self.results.send((key, outcome));
+        self.results.deposit(key, outcome);
     }
 
     fn fail(&self, key: Key, err: TaskError) {
