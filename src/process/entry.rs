@@ -70,10 +70,8 @@ where
 #[cfg(all(unix, not(target_os = "emscripten")))]
 fn same_image(addr: usize) -> Result<(), String> {
     fn object_of(addr: usize) -> Option<usize> {
-        let mut info: libc::Dl_info = unsafe {
-            // SAFETY: Dl_info is plain old data (pointers); all-zero is a valid value.
-            std::mem::zeroed()
-        };
+        // SAFETY: Dl_info is plain old data (pointers); all-zero is a valid value.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
         // SAFETY: dladdr only reads the loader's tables for `addr` and writes `info`.
         let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
         (found != 0).then_some(info.dli_fbase as usize)
