@@ -60,6 +60,7 @@ pub use sync::{
 // queues (src/queue/) re-exports go here
 pub use queue::{Announcement, Funnel, FunnelInput, SubscribeFinalizedError};
 // process pools (src/process/) re-exports go here
+pub use process::{init, process, Launcher, Process};
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of
 /// your own matches the version lox uses.
@@ -92,8 +93,36 @@ pub use indicatif;
 #[cfg(feature = "macros")]
 pub use lox_macros::thread;
 
+/// `#[lox::process(n)]`: make a free function parallel on a pool of `n` worker
+/// processes (bare `#[lox::process]`: one per CPU). `main` must call
+/// [`init()`] first.
+///
+/// The function stays callable as before; a module of the same name appears
+/// beside it with `scatter` (same arguments), `gather`, `try_gather`,
+/// `gather_with`, `len` and `pool`. Arguments and result must be serde types.
+///
+/// ```
+/// #[lox::process(0)] // 0: inline, so that this doc test spawns no process
+/// fn add(a: u32, b: u32) -> u32 { a + b }
+///
+/// fn main() {
+///     lox::init();
+///     add::scatter(1, 2);
+///     add::scatter(3, 4);
+///     assert_eq!(add::gather(), vec![3, 7]);
+///     assert_eq!(add(5, 5), 10);
+/// }
+/// ```
+#[cfg(feature = "macros")]
+pub use lox_macros::process;
+
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the attribute macros generate; not public API.
     pub use std::sync::OnceLock;
+
+    /// Worker count of a bare `#[lox::process]`: the number of CPUs.
+    pub fn default_processes() -> usize {
+        crate::process::default_processes()
+    }
 }

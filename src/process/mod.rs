@@ -1,1 +1,44 @@
-//! Process workers: frame codec, handshake, worker side, parent-side remote actor, launcher.
+//! Process pools: [`process`](crate::process()) runs a plain function in worker processes that
+//! are copies of the running executable.
+//!
+//! Inside (a newcomer's map):
+//! - `frame`: the codec, a `u32` LE length prefix and a MessagePack body,
+//!   capped, read in bounded chunks.
+//! - `handshake`: protocol version and the executable's fingerprint (a hash of
+//!   the file's contents).
+//! - `message`: the headers that travel in frames.
+//! - `entry`: how a job names its function without any registration: offsets
+//!   of the user's `fn(A) -> R` and of a monomorphized trampoline from a base
+//!   symbol of lox. Same executable (checked by the handshake) ⇒ same offsets,
+//!   whatever ASLR does, since the image moves as one block.
+//! - `worker`: [`init`] and the worker's job loop. The worker moves the
+//!   protocol off fds 0/1, points fd 1 at stderr (a job's `println!` cannot
+//!   corrupt the channel), and a watchdog thread exits the process within a
+//!   second of its parent's death, also mid-job.
+//! - `remote`: the parent side, one manager thread per worker process: launch,
+//!   handshake, pipelined dispatch (two jobs in flight per worker),
+//!   supervision (worker death, retries, timeouts) and replacement.
+//! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
+//!   as `ssh host`).
+//! - `pool`: [`process`](crate::process()) and the [`Process`] handle, on the collector that
+//!   thread pools use too (numbering, reorder, gathers).
+//!
+//! Soundness of the function offsets: the worker accepts jobs only after a
+//! handshake showing the same protocol version and the same executable
+//! fingerprint, and the parent computes offsets only for functions that live
+//! in the executable image (checked with `dladdr`). Each `unsafe` block in
+//! `entry` and `worker` says how it relies on this.
+
+mod entry;
+mod frame;
+mod handshake;
+mod launcher;
+mod message;
+mod pool;
+mod remote;
+mod worker;
+
+pub use launcher::Launcher;
+pub(crate) use pool::default_processes;
+pub use pool::{process, Process};
+pub use worker::init;

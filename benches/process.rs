@@ -1,0 +1,114 @@
+//! Process pools: per-job overhead for trivial jobs, and 200 jobs of ~1 ms of
+//! CPU work on 2 worker processes against serial.
+//!
+//! `cargo bench --bench process`. The bench binary is also the worker, so
+//! `main` calls `lox::init()` first.
+//! Python lox's figures for the same workload: `benches/python/process_bench.py`.
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+
+fn trivial(x: u64) -> u64 {
+    x.wrapping_add(1)
+}
+
+/// `iters` rounds of integer mixing: pure CPU, deterministic, no allocation.
+fn spin((seed, iters): (u64, u64)) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..iters {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x)
+}
+
+/// Iterations that take about 1 ms here (measured once, in the parent; the
+/// workers receive the count as the argument).
+fn iters_per_ms() -> u64 {
+    static ITERS: OnceLock<u64> = OnceLock::new();
+    *ITERS.get_or_init(|| {
+        // The fastest of several runs: the machine may be busy.
+        let n = 200_000;
+        let best = (0..10)
+            .map(|s| {
+                let t = Instant::now();
+                spin((s, n));
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        (1e-3 * n as f64 / best) as u64
+    })
+}
+
+fn overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("process_overhead");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for workers in [1usize, 2] {
+        let pool = lox::process(workers, trivial);
+        pool.scatter(0);
+        pool.gather(); // workers up before measuring
+        let jobs = 2000u64;
+        g.throughput(Throughput::Elements(jobs));
+        g.bench_with_input(
+            BenchmarkId::new("trivial_jobs", workers),
+            &jobs,
+            |b, &jobs| {
+                b.iter(|| {
+                    for i in 0..jobs {
+                        pool.scatter(i);
+                    }
+                    pool.gather()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn cpu_bound(c: &mut Criterion) {
+    let iters = iters_per_ms();
+    let mut g = c.benchmark_group("process_200x1ms");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(7));
+    g.throughput(Throughput::Elements(200));
+    g.bench_function("serial", |b| {
+        b.iter(|| (0..200u64).map(|s| spin((s, iters))).collect::<Vec<_>>())
+    });
+    let pool = lox::process(2, spin);
+    pool.scatter((0, 1));
+    pool.scatter((1, 1));
+    pool.gather();
+    g.bench_function("lox_process_2", |b| {
+        b.iter(|| {
+            for s in 0..200u64 {
+                pool.scatter((s, iters));
+            }
+            pool.gather()
+        })
+    });
+    let threads = lox::thread(2, spin);
+    g.bench_function("lox_thread_2", |b| {
+        b.iter(|| {
+            for s in 0..200u64 {
+                threads.scatter((s, iters));
+            }
+            threads.gather()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, overhead, cpu_bound);
+
+fn main() {
+    lox::init(); // a worker serves jobs here and exits
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

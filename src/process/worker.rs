@@ -1,0 +1,206 @@
+//! The worker side: [`init`] and the job loop.
+//!
+//! A worker is the same executable started with the command-line marker
+//! [`MARKER`] (an argument, not an environment variable, so it survives
+//! `ssh` and batch launchers that do not forward the environment). `init()`
+//! at the top of `main` sees the marker, serves jobs on stdin/stdout until
+//! stdin closes, and exits; without the marker it returns at once.
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::entry::{self, Status};
+use super::frame::{self, FrameError};
+use super::handshake::Hello;
+use super::message::{Down, Up};
+
+/// The argument that makes a process a worker: `<exe> --lox-worker`.
+pub(crate) const MARKER: &str = "--lox-worker";
+
+/// `init()` has run in this process.
+static INIT_RAN: AtomicBool = AtomicBool::new(false);
+
+/// This process was started as a worker (its first argument is the marker).
+pub(crate) fn started_as_worker() -> bool {
+    std::env::args_os().nth(1).is_some_and(|a| a == MARKER)
+}
+
+/// `init()` has run in this process (it returns only in a parent).
+pub(crate) fn init_ran() -> bool {
+    INIT_RAN.load(Ordering::Acquire)
+}
+
+/// Must be the first statement of `main` in every binary that uses
+/// [`process`](crate::process()).
+///
+/// In the parent it returns at once. In a worker process (the same executable,
+/// started by a pool with the `--lox-worker` marker argument) it never returns:
+/// it answers the handshake, runs the jobs it is sent until its parent closes
+/// the channel or dies, then exits. Anything `main` would do before `init()`
+/// also runs in every worker, so call it first.
+///
+/// ```
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// fn main() {
+///     lox::init(); // a worker serves jobs here and exits
+///     let pool = lox::process(0, square); // 0: inline, as doc tests spawn no worker
+///     pool.scatter(3);
+///     assert_eq!(pool.gather(), vec![9]);
+/// }
+/// ```
+pub fn init() {
+    INIT_RAN.store(true, Ordering::Release);
+    if !started_as_worker() {
+        return;
+    }
+    let code = match serve() {
+        Ok(()) => 0,
+        Err(why) => {
+            eprintln!("lox worker {}: {why}", std::process::id());
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Move the protocol off fds 0 and 1: returns (protocol in, protocol out).
+/// Afterwards fd 1 is stderr (so `println!` in a job cannot corrupt the
+/// channel) and fd 0 is `/dev/null` (so a job reading stdin cannot steal it).
+fn take_stdio() -> Result<(RawFd, RawFd), String> {
+    let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: plain fd syscalls on fds this process owns; F_DUPFD_CLOEXEC makes
+    // new fds (>= 3) that no child of a job inherits.
+    unsafe {
+        let pin = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+        if pin < 0 {
+            return Err(os("dup of stdin"));
+        }
+        let pout = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if pout < 0 {
+            return Err(os("dup of stdout"));
+        }
+        if libc::dup2(2, 1) < 0 {
+            return Err(os("dup2(stderr, stdout)"));
+        }
+        let null = libc::open(
+            b"/dev/null\0".as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        Ok((pin, pout))
+    }
+}
+
+/// Exit within moments of the parent's death or of the channel closing, also
+/// in the middle of a job: a thread that waits for a hang-up on the protocol
+/// input (for a pipe, POLLHUP once no writer is left; for a socket, POLLRDHUP).
+fn start_watchdog(fd: RawFd) {
+    #[cfg(target_os = "linux")]
+    const EVENTS: libc::c_short = libc::POLLRDHUP;
+    #[cfg(not(target_os = "linux"))]
+    const EVENTS: libc::c_short = 0;
+    let spawned = std::thread::Builder::new()
+        .name("lox-watchdog".into())
+        .spawn(move || loop {
+            let mut p = libc::pollfd {
+                fd,
+                events: EVENTS,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; `fd` stays open for the life of the process.
+            let n = unsafe { libc::poll(&mut p, 1, 1000) };
+            if n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL | EVENTS) != 0 {
+                // SAFETY: _exit ends the process at once without running anything
+                // else; the parent is gone, so there is nobody left to serve.
+                unsafe { libc::_exit(0) };
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!(
+            "lox worker: no watchdog thread ({e}); the worker exits only when its channel closes"
+        );
+    }
+}
+
+fn serve() -> Result<(), String> {
+    let (pin, pout) = take_stdio()?;
+    // On Linux the parent asks for SIGKILL on its death too (local workers);
+    // the watchdog covers every launcher.
+    start_watchdog(pin);
+    // SAFETY: `take_stdio` just created these fds and nothing else owns them.
+    let (rd, mut wr) = unsafe { (File::from_raw_fd(pin), File::from_raw_fd(pout)) };
+    let mut rd = BufReader::with_capacity(64 << 10, rd);
+    let mut body = Vec::new();
+
+    // The handshake: the parent speaks first.
+    match frame::read_frame(&mut rd, frame::DEFAULT_MAX_FRAME, &mut body) {
+        Ok(()) => {}
+        Err(FrameError::Closed) => return Ok(()),
+        Err(e) => return Err(format!("no handshake from the parent: {e}")),
+    }
+    let parent = match frame::decode_all::<Down>(&body) {
+        Ok(Down::Hello(h)) => h,
+        Ok(other) => return Err(format!("expected a handshake, got {other:?}")),
+        Err(e) => return Err(format!("bad handshake from the parent: {e}")),
+    };
+    let ours = Hello::ours(0)?;
+    let refused = ours.mismatch(&parent);
+    frame::write_value(&mut wr, &Up::Hello(ours), frame::DEFAULT_MAX_FRAME)
+        .map_err(|e| e.to_string())?;
+    if let Some(why) = refused {
+        return Err(format!("refusing to serve parent {}: {why}", parent.pid));
+    }
+    let max = usize::try_from(parent.max_frame)
+        .unwrap_or(usize::MAX)
+        .max(1024);
+
+    let mut out = Vec::new();
+    let mut reply = Vec::new();
+    loop {
+        match frame::read_frame(&mut rd, max, &mut body) {
+            Ok(()) => {}
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+        let mut rest = &body[..];
+        let (id, entry) = match frame::take::<Down>(&mut rest) {
+            Ok(Down::Job { id, entry }) => (id, entry),
+            Ok(other) => return Err(format!("unexpected message {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        // SAFETY: the handshake above succeeded: the parent runs a
+        // byte-identical executable (same fingerprint) and speaks this
+        // protocol version, so `entry` holds offsets of a trampoline and a
+        // function of this very image (see `entry`).
+        let (tramp, func) = unsafe { entry::resolve(entry) };
+        let status = tramp(func, rest, &mut out);
+        encode_reply(&mut reply, id, status, &out, max);
+        wr.write_all(&reply)
+            .map_err(|e| format!("writing a result: {e}"))?;
+    }
+}
+
+/// Build a `Done` frame; a result over the cap becomes a protocol error.
+fn encode_reply(reply: &mut Vec<u8>, id: u64, status: Status, payload: &[u8], max: usize) {
+    let ok = status == Status::Ok;
+    frame::begin(reply);
+    let mut built = frame::push(reply, &Up::Done { id, status });
+    if built.is_ok() && ok {
+        reply.extend_from_slice(payload);
+    }
+    if built.is_ok() {
+        built = frame::finish(reply, max);
+    }
+    if let Err(e) = built {
+        let status = Status::Protocol(format!("the job's result could not be sent: {e}"));
+        frame::begin(reply);
+        frame::push(reply, &Up::Done { id, status }).expect("a short header always encodes");
+        frame::finish(reply, usize::MAX).expect("a short header fits any cap");
+    }
+}
