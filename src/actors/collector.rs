@@ -44,12 +44,6 @@ impl<R> Results<R> {
             let _ = self.0.send(batch);
         }
     }
-
-    /// Report one outcome.
-    #[allow(dead_code)] // process pools use it (src/process/)
-    pub(crate) fn send(&self, key: Key, outcome: Outcome<R>) {
-        let _ = self.0.send(vec![(key, outcome)]);
-    }
 }
 
 #[inline]

@@ -147,7 +147,6 @@ fn with_progress<T>(progress: Bar, len: usize, f: impl FnOnce(&mut dyn FnMut(usi
 }
 
 /// `try_gather` for any pool: one outcome per job, in scatter order.
-#[allow(dead_code)] // process pools use it (src/process/)
 pub(crate) fn gather_outcomes<R: Send + 'static>(
     c: &Collector<R>,
     progress: Bar,
@@ -157,7 +156,6 @@ pub(crate) fn gather_outcomes<R: Send + 'static>(
 
 /// `gather` for any pool: results in scatter order, or the panic that names
 /// the first failed job once every job has finished.
-#[allow(dead_code)] // process pools use it (src/process/)
 pub(crate) fn gather_results<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<R> {
     results_of(c, c.cut(), progress)
 }

@@ -16,7 +16,7 @@ use super::message::Down;
 use super::remote::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
 use crate::actors::completed::{into_stream, Completed};
-use crate::actors::pool::{gather_outcomes, gather_results};
+use crate::actors::pool::{gather_outcomes, gather_results, outcomes_of, results_of};
 use crate::error::TaskError;
 
 /// The number of CPUs: the worker count of a bare `#[lox::process]`.
@@ -393,8 +393,11 @@ where
     /// ```
     pub async fn gather_async(&self) -> Vec<R> {
         let c = self.shared.collector.clone();
-        crate::runtime::off_thread("lox-gather", move || gather_results(&c, Default::default()))
-            .await
+        let cut = c.cut(); // at first poll, like Thread::gather_async
+        crate::runtime::off_thread("lox-gather", move || {
+            results_of(&c, cut, Default::default())
+        })
+        .await
     }
 
     /// [`try_gather`](Process::try_gather) for async callers.
@@ -407,8 +410,9 @@ where
     /// ```
     pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
         let c = self.shared.collector.clone();
+        let cut = c.cut(); // at first poll, like Thread::try_gather_async
         crate::runtime::off_thread("lox-gather", move || {
-            gather_outcomes(&c, Default::default())
+            outcomes_of(&c, cut, Default::default())
         })
         .await
     }
@@ -424,7 +428,9 @@ where
     /// assert_eq!(seen, vec![(0, 0), (1, 1), (2, 4), (3, 9)]);
     /// ```
     pub fn gather_iter(&self) -> Completed<R> {
-        Completed::new(self.shared.collector.clone())
+        let collector = self.shared.collector.clone();
+        let cut = collector.cut();
+        Completed::new(collector, cut)
     }
 
     /// [`gather_iter`](Process::gather_iter) as a `futures::Stream` for async
