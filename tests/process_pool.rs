@@ -20,6 +20,10 @@ fn square(x: u64) -> u64 {
 fn act((cmd, arg): (String, u64)) -> u64 {
     match cmd.as_str() {
         "pid" => std::process::id() as u64,
+        "sleep_pid" => {
+            std::thread::sleep(Duration::from_millis(arg));
+            std::process::id() as u64
+        }
         "sleep" => {
             std::thread::sleep(Duration::from_millis(arg));
             arg
@@ -161,6 +165,29 @@ fn hex32_tokens(s: &str) -> BTreeSet<String> {
 }
 
 // ---- tests ----
+
+fn slow_jobs_after_cheap_ones_spread_over_the_workers() {
+    // Cheap jobs make the pipeline deep; slow jobs queued right behind them
+    // must still go to both workers rather than all to the first one that
+    // refills its pipeline.
+    let pool = lox::process(2, act);
+    for round in 0..3 {
+        for i in 0..2000 {
+            pool.scatter(c("echo", i));
+        }
+        for _ in 0..4 {
+            pool.scatter(c("sleep_pid", 150));
+        }
+        let out = pool.gather();
+        assert_eq!(out.len(), 2004);
+        let pids: BTreeSet<u64> = out[2000..].iter().copied().collect();
+        assert_eq!(
+            pids.len(),
+            2,
+            "round {round}: the slow jobs ran on {pids:?}"
+        );
+    }
+}
 
 fn order_and_reuse() {
     let pool = lox::process(2, act);
@@ -634,6 +661,10 @@ fn main() {
     }
     let tests: &[(&str, fn())] = &[
         ("order_and_reuse", order_and_reuse),
+        (
+            "slow_jobs_after_cheap_ones_spread_over_the_workers",
+            slow_jobs_after_cheap_ones_spread_over_the_workers,
+        ),
         ("panics_are_reported", panics_are_reported),
         ("worker_exit", worker_exit),
         ("worker_abort", worker_abort),

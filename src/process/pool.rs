@@ -301,6 +301,7 @@ where
             jobs: sh.jobs_rx.clone(),
             results: sh.collector.clone(),
             entry_error: sh.entry.as_ref().err().cloned(),
+            workers: sh.n_workers,
         };
         match std::thread::Builder::new()
             .name(format!("lox-process-{i}"))

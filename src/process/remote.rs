@@ -318,6 +318,8 @@ pub(crate) struct Manager<R> {
     pub(crate) results: Arc<Collector<R>>,
     /// The user's function has no valid entry (checked once per pool).
     pub(crate) entry_error: Option<String>,
+    /// The pool's size: a worker takes jobs ahead only up to its fair share.
+    pub(crate) workers: usize,
 }
 
 struct Flight {
@@ -368,6 +370,13 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         Err(_) => break, // every handle dropped
                     }
                 } else {
+                    // Jobs sent to a process cannot be taken back: go ahead
+                    // only while the queue still holds a share for every
+                    // other worker, whatever the measured job cost says
+                    // (after cheap jobs, slow ones must still spread out).
+                    if inflight.len() > self.jobs.len() / self.workers.max(1) {
+                        break;
+                    }
                     match self.jobs.try_recv() {
                         Ok(j) => j,
                         Err(_) => break,
