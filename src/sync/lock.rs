@@ -265,6 +265,16 @@ impl<T: Send + 'static> Lock<T> {
 /// std::thread::spawn(move || drop(guard)).join().unwrap();
 /// assert_eq!(*lock.acquire(), 7);
 /// ```
+///
+/// Releasing is dropping, so a guard cannot be released twice: this does
+/// not compile.
+///
+/// ```compile_fail
+/// let lock = lox::Lock::new(());
+/// let guard = lock.acquire();
+/// drop(guard);
+/// drop(guard); // error[E0382]: use of moved value: `guard`
+/// ```
 pub struct LockGuard<T = ()> {
     /// Points into the `Arc` of the lock's handles; valid while the lock is
     /// held (see [`Lock`]'s `Drop`).
