@@ -4,14 +4,13 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::broker::{self, Acquire, Broker};
+use super::handle::{free_orphan, Handle, Orphan};
 use super::platform::Real;
 use super::slots::RawSlots;
 use crate::Timeout;
@@ -34,6 +33,12 @@ pub(crate) struct LockInner<T> {
 unsafe impl<T: Send> Send for LockInner<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send> Sync for LockInner<T> {}
+
+impl<T> Orphan for LockInner<T> {
+    fn orphan(&self) -> bool {
+        self.raw.orphan()
+    }
+}
 
 /// Mutual exclusion: one holder at a time, guard derefs to the protected `T`.
 ///
@@ -77,38 +82,17 @@ unsafe impl<T: Send> Sync for LockInner<T> {}
 /// assert!(!counter.is_locked());
 /// ```
 pub struct Lock<T = ()> {
-    /// Handles own the allocation through the `Arc`; guards only point into
-    /// it, and the lock being held keeps it alive: when the last handle goes
-    /// while a guard holds the lock, the handle leaves its reference to that
-    /// guard (see `Drop`), so an uncontended acquire+release touches no
-    /// reference count.
-    inner: ManuallyDrop<Arc<LockInner<T>>>,
+    /// Owns the allocation; guards only point into it (the orphan scheme of
+    /// [`handle`](super::handle): an uncontended acquire+release touches no
+    /// reference count).
+    inner: Handle<LockInner<T>>,
 }
 
 impl<T> Clone for Lock<T> {
     fn clone(&self) -> Self {
         Lock {
-            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
+            inner: self.inner.clone(),
         }
-    }
-}
-
-impl<T> Drop for Lock<T> {
-    fn drop(&mut self) {
-        // Only handles (and pending async acquires, which hold a handle) own
-        // references, so a count of one cannot grow under our feet.
-        if Arc::strong_count(&self.inner) == 1 {
-            // Pairs with the release decrement of the other handles, so we see
-            // every acquire they made before letting go.
-            fence(Ordering::Acquire);
-            if self.inner.raw.orphan() {
-                // A guard still holds the lock: it now owns our reference and
-                // frees the lock on release (see `LockGuard::drop`).
-                return;
-            }
-        }
-        // SAFETY: `inner` is dropped exactly once, here, and not used after.
-        unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
 
@@ -146,10 +130,10 @@ impl<T> Lock<T> {
 
     fn with_broker(value: T, raw: RawSlots<Real>) -> Self {
         Lock {
-            inner: ManuallyDrop::new(Arc::new(LockInner {
+            inner: Handle::new(LockInner {
                 raw,
                 value: UnsafeCell::new(value),
-            })),
+            }),
         }
     }
 
@@ -277,7 +261,7 @@ impl<T: Send + 'static> Lock<T> {
 /// ```
 pub struct LockGuard<T = ()> {
     /// Points into the `Arc` of the lock's handles; valid while the lock is
-    /// held (see [`Lock`]'s `Drop`).
+    /// held (the orphan scheme of `super::handle`).
     inner: NonNull<LockInner<T>>,
     /// May own (and drop) the lock, hence its `T`; Send and Sync are granted
     /// by hand below.
@@ -294,7 +278,7 @@ impl<T> LockGuard<T> {
     /// The guard of a lock just granted through `lock`.
     fn new(lock: &Lock<T>) -> Self {
         LockGuard {
-            inner: NonNull::from(&**lock.inner),
+            inner: lock.inner.ptr(),
             _marker: PhantomData,
         }
     }
@@ -302,7 +286,7 @@ impl<T> LockGuard<T> {
     fn inner(&self) -> &LockInner<T> {
         // SAFETY: the allocation lives while the lock is held: a handle that
         // would free it while we hold the lock leaves its reference to us
-        // instead (`Lock::drop`), and we free it only on release, in `drop`.
+        // instead (`Handle::drop`), and we free it only on release, in `drop`.
         unsafe { self.inner.as_ref() }
     }
 }
@@ -326,10 +310,9 @@ impl<T> DerefMut for LockGuard<T> {
 impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
         if self.inner().raw.release(0) {
-            // SAFETY: the broker was orphaned: the last handle left its `Arc`
-            // reference to the holder of the lock, which we were until this
-            // release; nobody else can reach the lock any more.
-            unsafe { drop(Arc::from_raw(self.inner.as_ptr())) }
+            // SAFETY: the release reported the broker orphaned, and we were
+            // the lock's only holder until it; this guard drops once.
+            unsafe { free_orphan(self.inner) }
         }
     }
 }

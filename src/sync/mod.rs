@@ -21,6 +21,7 @@
 //! *orphaned* and the last guard out frees it.
 
 pub(crate) mod broker;
+mod handle;
 mod light_switch;
 mod lock;
 pub(crate) mod platform;

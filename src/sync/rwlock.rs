@@ -4,14 +4,13 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::broker::{self, Acquire, Broker};
+use super::handle::{free_orphan, Handle, Orphan};
 use super::lock::deadline;
 use super::platform::Real;
 use super::rw::{Access, RawRw};
@@ -28,6 +27,12 @@ struct RwInner<T> {
 unsafe impl<T: Send> Send for RwInner<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send + Sync> Sync for RwInner<T> {}
+
+impl<T> Orphan for RwInner<T> {
+    fn orphan(&self) -> bool {
+        self.raw.orphan()
+    }
+}
 
 /// A readers-writer lock: many readers at once, or one writer.
 ///
@@ -54,39 +59,22 @@ unsafe impl<T: Send + Sync> Sync for RwInner<T> {}
 /// assert_eq!(&*config.read(), "v1-patched");
 /// ```
 pub struct RWLock<T = ()> {
-    /// Owned by the handles; guards point into it (the same scheme as
-    /// [`Lock`](crate::Lock): the last handle to go while guards are inside
-    /// leaves its reference to the last guard out).
-    inner: ManuallyDrop<Arc<RwInner<T>>>,
+    /// Owns the allocation; guards only point into it (the orphan scheme of
+    /// [`handle`](super::handle), as for [`Lock`](crate::Lock)).
+    inner: Handle<RwInner<T>>,
 }
 
 impl<T> Clone for RWLock<T> {
     fn clone(&self) -> Self {
         RWLock {
-            inner: ManuallyDrop::new(Arc::clone(&self.inner)),
+            inner: self.inner.clone(),
         }
     }
 }
 
-impl<T> Drop for RWLock<T> {
-    fn drop(&mut self) {
-        // Only handles (and pending async acquires, which hold one) own
-        // references: a count of one cannot grow under our feet.
-        if Arc::strong_count(&self.inner) == 1 {
-            fence(Ordering::Acquire);
-            if self.inner.raw.orphan() {
-                // Guards are inside: the last one out frees (see `release`).
-                return;
-            }
-        }
-        // SAFETY: `inner` is dropped exactly once, here, and not used after.
-        unsafe { ManuallyDrop::drop(&mut self.inner) }
-    }
-}
-
-/// Pointer to the lock of a guard; see [`RWLock`]'s `Drop`.
+/// Pointer to the lock of a guard (the orphan scheme of `super::handle`).
 fn raw_ptr<T>(lock: &RWLock<T>) -> NonNull<RwInner<T>> {
-    NonNull::from(&**lock.inner)
+    lock.inner.ptr()
 }
 
 /// The lock a guard points to.
@@ -104,9 +92,9 @@ unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
 fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
     // SAFETY: called once per guard, from its `drop`.
     if unsafe { inner_of(ptr) }.raw.release(a) {
-        // SAFETY: the broker was orphaned and we were the last one inside:
-        // the last handle's `Arc` reference is ours, nobody else can reach it.
-        unsafe { drop(Arc::from_raw(ptr.as_ptr())) }
+        // SAFETY: the release reported the broker orphaned and we were the
+        // last one inside; each guard releases once.
+        unsafe { free_orphan(ptr) }
     }
 }
 
@@ -134,10 +122,10 @@ impl<T> RWLock<T> {
     /// ```
     pub fn new(value: T) -> Self {
         RWLock {
-            inner: ManuallyDrop::new(Arc::new(RwInner {
+            inner: Handle::new(RwInner {
                 raw: RawRw::new(),
                 value: UnsafeCell::new(value),
-            })),
+            }),
         }
     }
 
