@@ -62,6 +62,11 @@ fn act((cmd, arg): (String, u64)) -> u64 {
             arg
         }
         "echo" => arg,
+        "slot" => {
+            // Which launcher started this worker (see `launchers_per_slot`).
+            std::thread::sleep(Duration::from_millis(arg));
+            std::env::var("LOX_TEST_SLOT").map_or(0, |v| v.parse().unwrap_or(99))
+        }
         other => panic!("unknown command {other}"),
     }
 }
@@ -514,6 +519,41 @@ fn wrapper_launcher_copy() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `with_launchers`: worker `i` is started by launcher `i % len`, also when
+/// a worker is replaced.
+fn launchers_per_slot() {
+    let env = |v: &str| Launcher::prefix("env", [format!("LOX_TEST_SLOT={v}")]);
+    let pool = lox::process(2, act).with_launchers(vec![env("1"), env("2")]);
+    // Slow enough jobs that both workers take some.
+    for _ in 0..20 {
+        pool.scatter(c("slot", 20));
+    }
+    let seen: BTreeSet<u64> = pool.gather().into_iter().collect();
+    assert_eq!(
+        seen,
+        BTreeSet::from([1, 2]),
+        "both launchers started a worker"
+    );
+    // A dead worker comes back through its own launcher: still only 1 and 2.
+    pool.scatter(c("exit", 3));
+    for _ in 0..20 {
+        pool.scatter(c("slot", 20));
+    }
+    let out = pool.try_gather();
+    assert!(
+        matches!(&out[0], Err(TaskError::WorkerDied(_))),
+        "{:?}",
+        out[0]
+    );
+    let seen: BTreeSet<u64> = out[1..].iter().map(|r| *r.as_ref().unwrap()).collect();
+    assert_eq!(seen, BTreeSet::from([1, 2]));
+    // An empty list is the local launcher.
+    let local = lox::process(1, act).with_launchers(Vec::new());
+    assert_eq!(local.call(c("echo", 5)), 5);
+    local.scatter(c("slot", 0));
+    assert_eq!(local.gather(), vec![0]);
+}
+
 fn macro_form() {
     assert_eq!(mul(6, 7), 42);
     for i in 0..5 {
@@ -680,6 +720,7 @@ fn main() {
         ("frame_cap", frame_cap),
         ("mismatched_binary", mismatched_binary),
         ("wrapper_launcher_copy", wrapper_launcher_copy),
+        ("launchers_per_slot", launchers_per_slot),
         ("macro_form", macro_form),
         ("launcher_missing", launcher_missing),
         ("no_handshake", no_handshake),

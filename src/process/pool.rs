@@ -85,7 +85,7 @@ where
     };
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let config = Config {
-        launcher: Launcher::local(),
+        launchers: vec![Launcher::local()],
         retries: 0,
         job_timeout: None,
         max_frame: frame::DEFAULT_MAX_FRAME,
@@ -181,7 +181,29 @@ where
     ///     .with_launcher(lox::Launcher::prefix("srun", ["-N1", "-n1"]));
     /// ```
     pub fn with_launcher(self, launcher: Launcher) -> Self {
-        self.configure(|c| c.launcher = launcher)
+        self.configure(|c| c.launchers = vec![launcher])
+    }
+
+    /// Start worker `i` with `launchers[i % launchers.len()]`: spreads the
+    /// pool over several hosts, e.g. one `ssh` prefix per host. A worker that
+    /// dies is replaced through the same launcher. An empty list means
+    /// [`Launcher::local()`]. Applies to workers started afterwards.
+    ///
+    /// ```no_run
+    /// use lox::Launcher;
+    /// // 4 workers: two on node1, two on node2
+    /// let pool = lox::process(4, |x: u32| x + 1).with_launchers(vec![
+    ///     Launcher::prefix("ssh", ["node1"]),
+    ///     Launcher::prefix("ssh", ["node2"]),
+    /// ]);
+    /// ```
+    pub fn with_launchers(self, launchers: Vec<Launcher>) -> Self {
+        let launchers = if launchers.is_empty() {
+            vec![Launcher::local()]
+        } else {
+            launchers
+        };
+        self.configure(|c| c.launchers = launchers)
     }
 
     /// Re-run a job whose worker died (exit, abort, signal) on a fresh worker,
@@ -302,6 +324,7 @@ where
             results: sh.collector.clone(),
             entry_error: sh.entry.as_ref().err().cloned(),
             workers: sh.n_workers,
+            slot: i,
         };
         match std::thread::Builder::new()
             .name(format!("lox-process-{i}"))

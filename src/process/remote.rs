@@ -76,7 +76,8 @@ pub(crate) struct Job {
 /// Settings the builders change; read by managers per launch and per job.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) launcher: Launcher,
+    /// Worker slot `i` is started by `launchers[i % len]` (never empty).
+    pub(crate) launchers: Vec<Launcher>,
     pub(crate) retries: usize,
     pub(crate) job_timeout: Option<Duration>,
     pub(crate) max_frame: usize,
@@ -190,7 +191,7 @@ fn wait_readable(fd: i32, timeout: Duration) -> bool {
 
 impl Conn {
     /// Start a worker and complete the handshake.
-    fn launch(config: &Config, control: &Control) -> Result<Conn, String> {
+    fn launch(config: &Config, control: &Control, slot: usize) -> Result<Conn, String> {
         if worker::started_as_worker() && !worker::init_ran() {
             return Err("this process was started as a lox worker (`--lox-worker`) but reached a process pool \
                         without lox::init() having run: did main() call lox::init() first? \
@@ -198,7 +199,8 @@ impl Conn {
                 .to_owned());
         }
         let ours = Hello::ours(config.max_frame)?;
-        let (mut cmd, desc) = config.launcher.command()?;
+        let launcher = &config.launchers[slot % config.launchers.len().max(1)];
+        let (mut cmd, desc) = launcher.command()?;
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("could not run {desc}: {e}"))?;
@@ -320,6 +322,8 @@ pub(crate) struct Manager<R> {
     pub(crate) entry_error: Option<String>,
     /// The pool's size: a worker takes jobs ahead only up to its fair share.
     pub(crate) workers: usize,
+    /// This manager's worker slot (picks its launcher).
+    pub(crate) slot: usize,
 }
 
 struct Flight {
@@ -396,7 +400,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     continue;
                 }
                 if conn.is_none() {
-                    match Conn::launch(&config, &self.control) {
+                    match Conn::launch(&config, &self.control, self.slot) {
                         Ok(c) => conn = Some(c),
                         Err(why) => {
                             log::error!("lox: {why}");
