@@ -4,8 +4,10 @@
 //! encoded once, straight into the frame, and never copied through a byte
 //! array.
 //!
-//! The headers are enums so that later message kinds (e.g. lock requests of
-//! sync handles used inside jobs) can share the channel.
+//! Besides jobs, the channel carries the requests of sync handles and
+//! announcement peers that a job received in its arguments: the worker asks
+//! ([`Request`], inside `Up::Share`), the parent's broker answers
+//! ([`Answer`], inside `Down::Share`). See `super::share`.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,9 @@ pub(crate) enum Down {
     Hello(Hello),
     /// Run a job; the encoded argument follows.
     Job { id: u64, entry: Entry },
+    /// The answer to a request of a shared handle (an item follows
+    /// `Answer::Item`).
+    Share(Answer),
 }
 
 /// Worker → parent.
@@ -28,4 +33,131 @@ pub(crate) enum Up {
     Hello(Hello),
     /// A job ended; on `Status::Ok` the encoded result follows.
     Done { id: u64, status: Status },
+    /// A request of a shared handle (an item follows `Request::Put`).
+    Share(Request),
+}
+
+/// What a shared handle asks for.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub(crate) enum Op {
+    /// `Lock` / `QLock` acquire.
+    Lock,
+    /// `RWLock` read.
+    Read,
+    /// `RWLock` write.
+    Write,
+    /// `IndexSemaphore` acquire.
+    Index,
+    /// `LightSwitch` acquire.
+    Switch,
+}
+
+/// How long a request may wait in the parent's broker.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Answer at once (`try_` methods).
+    Try,
+    /// Until granted.
+    Forever,
+    /// At most this many nanoseconds (`_timeout` methods), counted from
+    /// when the parent receives the request.
+    Nanos(u64),
+}
+
+/// Counters a handle reads from its broker.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Query {
+    /// `is_locked` (1 or 0).
+    Locked,
+    /// `waiting`.
+    Waiting,
+    /// `IndexSemaphore::available`.
+    Available,
+    /// `LightSwitch::count`.
+    Count,
+    /// `RWLock::readers`.
+    Readers,
+    /// `Announcement::subscribers`.
+    Subscribers,
+    /// `Announcement::qsize`.
+    QSize,
+}
+
+/// Worker → parent: a request of a shared handle. `req` numbers the
+/// requests that expect an answer; `id` names the primitive in the parent's
+/// registry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Acquire; answered by `Granted` or `Refused`.
+    Acquire {
+        req: u64,
+        id: u64,
+        op: Op,
+        wait: Wait,
+    },
+    /// Give back one grant of (`id`, `op`, `index`); no answer.
+    Release { id: u64, op: Op, index: u64 },
+    /// The worker no longer waits for `req` (an async acquire or get was
+    /// dropped); no answer. A grant already on its way is released by the
+    /// worker when it arrives.
+    Cancel { req: u64 },
+    /// Read a counter; answered by `Value`.
+    Query { req: u64, id: u64, query: Query },
+    /// Announcement put; the encoded item follows; no answer.
+    Put { id: u64 },
+    /// Announcement get; answered by `Item` (the item follows) or `Refused`.
+    Get { req: u64, id: u64, wait: Wait },
+    /// Announcement subscribe: a new peer; answered by `Value` (its id) or
+    /// `Refused` (finalized).
+    Subscribe { req: u64, id: u64 },
+    /// Announcement finalize; no answer.
+    Finalize { id: u64 },
+    /// A peer this worker subscribed is dropped: it leaves the group; no
+    /// answer.
+    Unsubscribe { id: u64 },
+}
+
+/// Why a request was not granted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `Wait::Try` found it taken, or `Wait::Nanos` ran out.
+    Timeout,
+    /// The announcement is finalized (subscribe).
+    Finalized,
+    /// The request cannot be served: unknown id, wrong kind; says why.
+    Invalid(String),
+}
+
+/// Parent → worker: the answer to a request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Granted; `index` is the semaphore slot (0 for the others).
+    Granted {
+        req: u64,
+        index: u64,
+    },
+    Refused {
+        req: u64,
+        why: Refusal,
+    },
+    Value {
+        req: u64,
+        value: u64,
+    },
+    /// An announcement item; its encoding follows.
+    Item {
+        req: u64,
+    },
+}
+
+impl Answer {
+    /// The request this answers.
+    pub(crate) fn req(&self) -> u64 {
+        match *self {
+            Answer::Granted { req, .. }
+            | Answer::Refused { req, .. }
+            | Answer::Value { req, .. }
+            | Answer::Item { req } => req,
+        }
+    }
 }

@@ -29,13 +29,16 @@
 //! in the executable image (checked with `dladdr`). Each `unsafe` block in
 //! `entry` and `worker` says how it relies on this.
 
+pub(crate) mod client;
 mod entry;
 mod frame;
 mod handshake;
 mod launcher;
-mod message;
+pub(crate) mod message;
 mod pool;
+pub(crate) mod registry;
 mod remote;
+mod share;
 mod worker;
 
 pub use launcher::Launcher;

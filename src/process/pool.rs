@@ -13,6 +13,7 @@ use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
 use super::message::Down;
+use super::registry;
 use super::remote::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
 use crate::actors::completed::{into_stream, Completed};
@@ -292,13 +293,17 @@ where
                 run_inline(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
             );
         } else {
-            match encode_job(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed)) {
+            let (encoded, pins) = registry::collect_pins(|| {
+                encode_job(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
+            });
+            match encoded {
                 Ok(frame) => {
                     // Never fails: the pool holds a receiver of its own.
                     let _ = sh.jobs_tx.send(Job {
                         key,
                         frame,
                         attempts: 0,
+                        _pins: pins,
                     });
                     if sh.spawned.load(Ordering::Relaxed) < sh.n_workers {
                         self.spawn_manager();

@@ -32,7 +32,8 @@ use super::entry::Status;
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::launcher::Launcher;
-use super::message::{Down, Up};
+use super::message::{Down, Request, Up};
+use super::share::Peer;
 use super::worker;
 use crate::actors::collector::{Collector, Key, Outcome};
 use crate::error::TaskError;
@@ -62,6 +63,10 @@ fn depth(job_secs: f64) -> usize {
 /// the worker is idle, when it reads the whole frame before writing anything.
 pub(crate) const PIPELINE_MAX: usize = 4096;
 
+/// How often a manager with no job looks at its worker's channel, once the
+/// worker has used shared handles.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
 /// How long a new worker may take to answer the handshake, by default.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -71,6 +76,8 @@ pub(crate) struct Job {
     pub(crate) frame: Vec<u8>,
     /// Times it was re-sent after its worker died.
     pub(crate) attempts: usize,
+    /// Shared primitives in its arguments stay registered while it lives.
+    pub(crate) _pins: Vec<super::registry::Pin>,
 }
 
 /// Settings the builders change; read by managers per launch and per job.
@@ -121,9 +128,13 @@ impl Control {
 struct Conn {
     child: Child,
     pid: u32,
-    stdin: ChildStdin,
+    /// Jobs from the manager and answers to shared handles from lox's
+    /// runtime thread go through this one lock.
+    stdin: Arc<Mutex<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
     desc: String,
+    /// The worker's shared-handle requests: waiting ones and grants held.
+    peer: Arc<Peer>,
 }
 
 /// What waiting for a reply produced.
@@ -138,6 +149,8 @@ enum Reply {
     /// The worker sent something that is not a reply.
     Garbage(String),
     TimedOut,
+    /// A request of a shared handle; its payload is that range of the body.
+    Share(Request, std::ops::Range<usize>),
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -208,9 +221,11 @@ impl Conn {
         control.pids.lock().push(pid);
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stdin = Arc::new(Mutex::new(stdin));
         let mut conn = Conn {
             child,
             pid,
+            peer: Peer::new(stdin.clone(), config.max_frame),
             stdin,
             stdout: BufReader::with_capacity(64 << 10, stdout),
             desc,
@@ -228,7 +243,7 @@ impl Conn {
         let hint = "did main() call lox::init() first?";
         // The worker may be gone already; its answer (or its absence) says why.
         let sent = frame::write_value(
-            &mut self.stdin,
+            &mut *self.stdin.lock(),
             &Down::Hello(ours.clone()),
             frame::DEFAULT_MAX_FRAME,
         );
@@ -260,8 +275,45 @@ impl Conn {
         }
     }
 
-    /// Wait for the next reply; `deadline` applies while nothing has arrived.
+    /// Wait for the next reply, serving the worker's shared-handle requests
+    /// that come first; `deadline` applies while nothing has arrived.
     fn read_reply(&mut self, deadline: Option<Instant>, max: usize, body: &mut Vec<u8>) -> Reply {
+        loop {
+            match self.read_frame(deadline, max, body) {
+                Reply::Share(request, payload) => {
+                    let payload = body[payload].to_vec();
+                    self.peer.handle(request, &payload);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Serve the requests already waiting on the channel of a worker that
+    /// has no job (a thread of an earlier job may still hold or ask for a
+    /// lock). `Err` when the worker turns out to be gone or broken.
+    fn serve_idle(&mut self, max: usize, body: &mut Vec<u8>) -> Result<(), String> {
+        while !self.stdout.buffer().is_empty()
+            || wait_readable(self.stdout.get_ref().as_raw_fd(), Duration::ZERO)
+        {
+            match self.read_frame(None, max, body) {
+                Reply::Share(request, payload) => {
+                    let payload = body[payload].to_vec();
+                    self.peer.handle(request, &payload);
+                }
+                Reply::Done { id, .. } => {
+                    return Err(format!("an answer to job {id} it was not running"))
+                }
+                Reply::Garbage(why) => return Err(format!("garbage on its channel: {why}")),
+                Reply::Dead(detail) => return Err(format!("its channel closed{detail}")),
+                Reply::TimedOut => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Read one frame: a job's reply or a shared-handle request.
+    fn read_frame(&mut self, deadline: Option<Instant>, max: usize, body: &mut Vec<u8>) -> Reply {
         if let Some(deadline) = deadline {
             if self.stdout.buffer().is_empty() {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -291,13 +343,19 @@ impl Conn {
                     payload: start..body.len(),
                 }
             }
+            Ok(Up::Share(request)) => {
+                let start = body.len() - rest.len();
+                Reply::Share(request, start..body.len())
+            }
             Ok(other) => Reply::Garbage(format!("unexpected message {other:?}")),
             Err(e) => Reply::Garbage(e.to_string()),
         }
     }
 
-    /// Kill (if asked) and reap the process; returns how it ended.
+    /// Kill (if asked) and reap the process; returns how it ended. Every
+    /// shared lock it held is released.
     fn reap(&mut self, control: &Control, kill: bool) -> String {
+        self.peer.close();
         {
             let mut pids = control.pids.lock();
             pids.retain(|&p| p != self.pid);
@@ -369,9 +427,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 let job = if let Some(j) = local.pop_front() {
                     j
                 } else if inflight.is_empty() {
-                    match self.jobs.recv() {
-                        Ok(j) => j,
-                        Err(_) => break, // every handle dropped
+                    match self.next_job_idle(&mut conn, &config, &mut body) {
+                        Some(j) => j,
+                        None => break, // every handle dropped
                     }
                 } else {
                     // Jobs sent to a process cannot be taken back: go ahead
@@ -424,7 +482,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             }
             if !batch.is_empty() {
                 let c = conn.as_mut().expect("a batch is built only with a worker");
-                let written = c.stdin.write_all(&batch);
+                let written = c.stdin.lock().write_all(&batch);
                 batch.clear();
                 if written.is_err() && was_idle && idle_deaths < 3 {
                     idle_deaths += 1;
@@ -518,6 +576,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         &config,
                     );
                 }
+                Reply::Share(..) => unreachable!("read_reply serves requests itself"),
                 Reply::Dead(detail) => {
                     if self.control.is_shut_down() {
                         break;
@@ -548,6 +607,38 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             .chain(self.jobs.try_iter());
         for job in left {
             self.fail(job.key, TaskError::WorkerDied(why.to_owned()));
+        }
+    }
+
+    /// Wait for a job while the worker has none. A worker that has used
+    /// shared handles is watched meanwhile: its requests are served (a
+    /// thread of an earlier job may hold or want a lock) and its death
+    /// releases what it held.
+    fn next_job_idle(
+        &self,
+        conn: &mut Option<Conn>,
+        config: &Config,
+        body: &mut Vec<u8>,
+    ) -> Option<Job> {
+        loop {
+            let watch = conn.as_ref().is_some_and(|c| c.peer.used());
+            if !watch {
+                return self.jobs.recv().ok();
+            }
+            match self.jobs.recv_timeout(IDLE_POLL) {
+                Ok(j) => return Some(j),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            }
+            if self.control.is_shut_down() {
+                return None;
+            }
+            let c = conn.as_mut().expect("watched above");
+            if let Err(why) = c.serve_idle(config.max_frame, body) {
+                let status = c.reap(&self.control, true);
+                log::warn!("lox: idle worker {} {status}: {why}", c.pid);
+                *conn = None;
+            }
         }
     }
 

@@ -11,6 +11,9 @@ use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::Mutex;
+
+use super::client;
 use super::entry::{self, Status};
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
@@ -160,14 +163,26 @@ fn serve() -> Result<(), String> {
         .unwrap_or(usize::MAX)
         .max(1024);
 
+    // From here two threads use the channel: this one runs jobs and writes
+    // their results; a reader thread takes every frame off the input, so
+    // that the answers to a running job's lock requests reach it (see
+    // `client`). Results and requests share one writer lock.
+    let writer: &'static Mutex<File> = Box::leak(Box::new(Mutex::new(wr)));
+    client::install(writer, max);
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, String>>();
+    std::thread::Builder::new()
+        .name("lox-worker-reader".into())
+        .spawn(move || read_loop(rd, max, jobs_tx))
+        .map_err(|e| format!("could not start the reader thread: {e}"))?;
+
     let mut out = Vec::new();
     let mut reply = Vec::new();
     loop {
-        match frame::read_frame(&mut rd, max, &mut body) {
-            Ok(()) => {}
-            Err(FrameError::Closed) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
-        }
+        let body = match jobs_rx.recv() {
+            Ok(Ok(body)) => body,
+            Ok(Err(why)) => return Err(why),
+            Err(_) => return Ok(()), // the parent closed the channel
+        };
         let mut rest = &body[..];
         let (id, entry) = match frame::take::<Down>(&mut rest) {
             Ok(Down::Job { id, entry }) => (id, entry),
@@ -181,9 +196,51 @@ fn serve() -> Result<(), String> {
         let (tramp, func) = unsafe { entry::resolve(entry) };
         let status = tramp(func, rest, &mut out);
         encode_reply(&mut reply, id, status, &out, max);
-        wr.write_all(&reply)
+        writer
+            .lock()
+            .write_all(&reply)
             .map_err(|e| format!("writing a result: {e}"))?;
     }
+}
+
+/// The reader thread: jobs go to the job loop, answers to the requests of
+/// shared handles go to their waiters.
+fn read_loop(
+    mut rd: BufReader<File>,
+    max: usize,
+    jobs: crossbeam_channel::Sender<Result<Vec<u8>, String>>,
+) {
+    let client = client::get().expect("installed before the reader starts");
+    loop {
+        let mut body = Vec::new();
+        match frame::read_frame(&mut rd, max, &mut body) {
+            Ok(()) => {}
+            Err(FrameError::Closed) => break,
+            Err(e) => {
+                let _ = jobs.send(Err(e.to_string()));
+                break;
+            }
+        }
+        let mut rest = &body[..];
+        match frame::take::<Down>(&mut rest) {
+            Ok(Down::Job { .. }) => {
+                if jobs.send(Ok(body)).is_err() {
+                    break;
+                }
+            }
+            Ok(Down::Share(answer)) => client.deliver(answer, rest.to_vec()),
+            Ok(other) => {
+                let _ = jobs.send(Err(format!("unexpected message {other:?}")));
+                break;
+            }
+            Err(e) => {
+                let _ = jobs.send(Err(e.to_string()));
+                break;
+            }
+        }
+    }
+    // Waiters learn that no answer will come.
+    client.disconnect();
 }
 
 /// Build a `Done` frame; a result over the cap becomes a protocol error.

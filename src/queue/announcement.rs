@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use futures::future::Either;
+
+use crate::process::client::Remote;
+use crate::process::message::{Query, Wait};
+use crate::sync::wait_for;
 use crate::Timeout;
 
 /// [`Announcement::subscribe`] was called after [`Announcement::finalize`].
@@ -39,6 +44,9 @@ impl std::error::Error for SubscribeFinalizedError {}
 struct PeerQueue<T> {
     items: VecDeque<T>,
     wakers: Vec<Waker>,
+    /// `Announcement` values standing for this peer: the user's, and the
+    /// registry's while the peer is shared with process workers.
+    refs: usize,
 }
 
 struct Group<T> {
@@ -82,6 +90,26 @@ struct Shared<T> {
 pub struct Announcement<T: Clone + Send + 'static> {
     shared: Arc<Shared<T>>,
     id: u64,
+    /// In a process worker: the parent's peer this handle stands for (then
+    /// `shared` is an unused empty group).
+    remote: Option<Box<RemotePeer<T>>>,
+}
+
+/// A peer of the parent's group, in a process worker.
+pub(crate) struct RemotePeer<T> {
+    pub(crate) remote: Remote,
+    /// Subscribed by this worker: it leaves the group when dropped.
+    pub(crate) owned: bool,
+    pub(crate) encode: fn(&T) -> Result<Vec<u8>, String>,
+    pub(crate) decode: fn(&[u8]) -> Result<T, String>,
+}
+
+impl<T> RemotePeer<T> {
+    fn decode(&self, item: &[u8]) -> T {
+        (self.decode)(item).unwrap_or_else(|e| {
+            panic!("lox: an announcement item from the parent could not be decoded: {e}")
+        })
+    }
 }
 
 impl<T: Clone + Send + 'static> Default for Announcement<T> {
@@ -153,6 +181,7 @@ impl<T: Clone + Send + 'static> Announcement<T> {
             PeerQueue {
                 items: VecDeque::new(),
                 wakers: Vec::new(),
+                refs: 1,
             },
         );
         Announcement {
@@ -167,6 +196,65 @@ impl<T: Clone + Send + 'static> Announcement<T> {
                 cond: Condvar::new(),
             }),
             id: 0,
+            remote: None,
+        }
+    }
+
+    /// The parent's peer, in a process worker (see `process::registry`).
+    pub(crate) fn remote(peer: RemotePeer<T>) -> Self {
+        let mut a = Self::build(None, None);
+        a.remote = Some(Box::new(peer));
+        a
+    }
+
+    /// The parent's peer this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<&RemotePeer<T>> {
+        self.remote.as_deref()
+    }
+
+    /// Names this peer in the registry: the group's address and the peer.
+    pub(crate) fn addr(&self) -> (usize, u64) {
+        (Arc::as_ptr(&self.shared) as usize, self.id)
+    }
+
+    /// Another value standing for this same peer (not a new subscriber).
+    pub(crate) fn share(&self) -> Self {
+        if let Some(p) = self.shared.group.lock().peers.get_mut(&self.id) {
+            p.refs += 1;
+        }
+        Announcement {
+            shared: self.shared.clone(),
+            id: self.id,
+            remote: None,
+        }
+    }
+
+    /// Only this value stands for the peer.
+    pub(crate) fn sole(&self) -> bool {
+        self.shared
+            .group
+            .lock()
+            .peers
+            .get(&self.id)
+            .is_none_or(|p| p.refs <= 1)
+    }
+
+    /// Give back an item that a get took but could not deliver: it is this
+    /// peer's next item again.
+    pub(crate) fn unget(&self, item: T) {
+        let wakers = {
+            let mut g = self.shared.group.lock();
+            match g.peers.get_mut(&self.id) {
+                Some(p) => {
+                    p.items.push_front(item);
+                    std::mem::take(&mut p.wakers)
+                }
+                None => return,
+            }
+        };
+        self.shared.cond.notify_all();
+        for w in wakers {
+            w.wake();
         }
     }
 
@@ -181,6 +269,15 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.get(), 'x');
     /// ```
     pub fn subscribe(&self) -> Result<Announcement<T>, SubscribeFinalizedError> {
+        if let Some(p) = &self.remote {
+            let wire = p.remote.subscribe().ok_or(SubscribeFinalizedError)?;
+            return Ok(Announcement::remote(RemotePeer {
+                remote: Remote::new(wire),
+                owned: true,
+                encode: p.encode,
+                decode: p.decode,
+            }));
+        }
         let mut g = self.shared.group.lock();
         if g.finalized {
             return Err(SubscribeFinalizedError);
@@ -193,11 +290,13 @@ impl<T: Clone + Send + 'static> Announcement<T> {
             PeerQueue {
                 items,
                 wakers: Vec::new(),
+                refs: 1,
             },
         );
         Ok(Announcement {
             shared: self.shared.clone(),
             id,
+            remote: None,
         })
     }
 
@@ -211,6 +310,12 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.qsize(), 0);
     /// ```
     pub fn put(&self, item: T) {
+        if let Some(p) = &self.remote {
+            let bytes = (p.encode)(&item).unwrap_or_else(|e| {
+                panic!("lox: an announcement item could not be encoded for the parent: {e}")
+            });
+            return p.remote.put(&bytes);
+        }
         let mut wakers = Vec::new();
         {
             let mut g = self.shared.group.lock();
@@ -245,6 +350,10 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.get(), 42);
     /// ```
     pub fn get(&self) -> T {
+        if let Some(p) = &self.remote {
+            let item = p.remote.get(Wait::Forever);
+            return p.decode(&item.expect("lox: a get without deadline was refused"));
+        }
         let mut g = self.shared.group.lock();
         loop {
             if let Some(item) = self.pop(&mut g) {
@@ -262,6 +371,10 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.get_timeout(Duration::from_millis(5)), Err(lox::Timeout));
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Timeout> {
+        if let Some(p) = &self.remote {
+            let item = p.remote.get(wait_for(timeout)).ok_or(Timeout)?;
+            return Ok(p.decode(&item));
+        }
         let deadline = match Instant::now().checked_add(timeout) {
             Some(d) => d,
             None => return Ok(self.get()),
@@ -287,6 +400,9 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.try_get(), Some(1));
     /// ```
     pub fn try_get(&self) -> Option<T> {
+        if let Some(p) = &self.remote {
+            return p.remote.get(Wait::Try).map(|item| p.decode(&item));
+        }
         self.pop(&mut self.shared.group.lock())
     }
 
@@ -299,7 +415,11 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(futures::executor::block_on(b.get_async()), "hi");
     /// ```
     pub fn get_async(&self) -> impl Future<Output = T> + Send + '_ {
-        futures::future::poll_fn(move |cx| {
+        if let Some(p) = &self.remote {
+            let fut = p.remote.get_async();
+            return Either::Right(async move { p.decode(&fut.await) });
+        }
+        Either::Left(futures::future::poll_fn(move |cx| {
             let mut g = self.shared.group.lock();
             if let Some(item) = self.pop(&mut g) {
                 return Poll::Ready(item);
@@ -310,7 +430,7 @@ impl<T: Clone + Send + 'static> Announcement<T> {
                 }
             }
             Poll::Pending
-        })
+        }))
     }
 
     /// Close the group to new subscribers and free the backlog. Peers keep
@@ -325,6 +445,9 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.get(), 1);
     /// ```
     pub fn finalize(&self) {
+        if let Some(p) = &self.remote {
+            return p.remote.finalize();
+        }
         let mut g = self.shared.group.lock();
         g.finalized = true;
         g.backlog = None;
@@ -340,6 +463,9 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.subscribers(), 1);
     /// ```
     pub fn subscribers(&self) -> usize {
+        if let Some(p) = &self.remote {
+            return p.remote.query(Query::Subscribers) as usize;
+        }
         self.shared.group.lock().peers.len()
     }
 
@@ -353,6 +479,9 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.qsize(), 2);
     /// ```
     pub fn qsize(&self) -> usize {
+        if let Some(p) = &self.remote {
+            return p.remote.query(Query::QSize) as usize;
+        }
         self.shared
             .group
             .lock()
@@ -368,6 +497,18 @@ impl<T: Clone + Send + 'static> Announcement<T> {
 
 impl<T: Clone + Send + 'static> Drop for Announcement<T> {
     fn drop(&mut self) {
-        self.shared.group.lock().peers.remove(&self.id);
+        if let Some(p) = &self.remote {
+            if p.owned {
+                p.remote.unsubscribe();
+            }
+            return;
+        }
+        let mut g = self.shared.group.lock();
+        if let Some(p) = g.peers.get_mut(&self.id) {
+            p.refs -= 1;
+            if p.refs == 0 {
+                g.peers.remove(&self.id);
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod announcement;
 mod funnel;
+mod shared;
 
 pub use announcement::{Announcement, SubscribeFinalizedError};
 pub use funnel::{Funnel, FunnelInput};

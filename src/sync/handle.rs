@@ -28,6 +28,11 @@ impl<I: Orphan> Handle<I> {
         Handle(ManuallyDrop::new(Arc::new(inner)))
     }
 
+    /// Handles alive (and pending async acquires, which hold one).
+    pub(crate) fn count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     /// Where a guard points: valid while the guard is inside (see `Drop`).
     pub(crate) fn ptr(&self) -> NonNull<I> {
         NonNull::from(&**self.0)

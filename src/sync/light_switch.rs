@@ -12,7 +12,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::lock::{deadline, Lock, LockGuard};
+use futures::future::Either;
+
+use super::lock::{deadline, wait_for, Lock, LockGuard};
+use crate::process::client::Remote;
+use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
 
 struct SwitchState {
@@ -35,7 +39,7 @@ impl SwitchInner {
         }
         s.count += 1;
         Some(LightSwitchGuard {
-            inner: self.clone(),
+            src: Src::Local(self.clone()),
         })
     }
 
@@ -46,7 +50,7 @@ impl SwitchInner {
         s.count = 1;
         s.held = Some(held);
         LightSwitchGuard {
-            inner: self.clone(),
+            src: Src::Local(self.clone()),
         }
     }
 
@@ -120,7 +124,14 @@ impl SwitchInner {
 /// ```
 #[derive(Clone)]
 pub struct LightSwitch {
-    inner: Arc<SwitchInner>,
+    src: Src,
+}
+
+/// Where the switch is: here, or (in a process worker) in the parent.
+#[derive(Clone)]
+enum Src {
+    Local(Arc<SwitchInner>),
+    Remote(Remote),
 }
 
 impl fmt::Debug for LightSwitch {
@@ -148,15 +159,53 @@ impl LightSwitch {
     /// ```
     pub fn new(lock: Lock) -> Self {
         LightSwitch {
-            inner: Arc::new(SwitchInner {
+            src: Src::Local(Arc::new(SwitchInner {
                 lock,
                 turnstile: Lock::new(()),
                 state: parking_lot::Mutex::new(SwitchState {
                     count: 0,
                     held: None,
                 }),
-            }),
+            })),
         }
+    }
+
+    /// The parent's switch, in a process worker (see `process::registry`).
+    pub(crate) fn remote(remote: Remote) -> Self {
+        LightSwitch {
+            src: Src::Remote(remote),
+        }
+    }
+
+    /// The parent's switch this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<Remote> {
+        match self.src {
+            Src::Remote(r) => Some(r),
+            Src::Local(_) => None,
+        }
+    }
+
+    /// Where it lives (0 for a remote one): names it in the registry.
+    pub(crate) fn addr(&self) -> usize {
+        match &self.src {
+            Src::Local(inner) => Arc::as_ptr(inner) as usize,
+            Src::Remote(_) => 0,
+        }
+    }
+
+    /// Nothing but this handle refers to it (guards hold one too).
+    pub(crate) fn unused(&self) -> bool {
+        match &self.src {
+            Src::Local(inner) => Arc::strong_count(inner) == 1,
+            Src::Remote(_) => false,
+        }
+    }
+
+    fn remote_acquire(r: Remote, wait: Wait) -> Option<LightSwitchGuard> {
+        r.acquire(Op::Switch, wait)?;
+        Some(LightSwitchGuard {
+            src: Src::Remote(r),
+        })
     }
 
     /// Enter: the first one in blocks until it has acquired the lock; later
@@ -170,7 +219,14 @@ impl LightSwitch {
     /// assert_eq!(switch.count(), 0);
     /// ```
     pub fn acquire(&self) -> LightSwitchGuard {
-        match self.inner.acquire_until(None) {
+        let inner = match &self.src {
+            Src::Local(inner) => inner,
+            Src::Remote(r) => {
+                return Self::remote_acquire(*r, Wait::Forever)
+                    .expect("lox: an acquire without deadline was refused")
+            }
+        };
+        match inner.acquire_until(None) {
             Ok(g) => g,
             Err(Timeout) => unreachable!("lox: an acquire without deadline timed out"),
         }
@@ -188,8 +244,12 @@ impl LightSwitch {
     /// assert!(switch.acquire_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LightSwitchGuard, Timeout> {
+        let inner = match &self.src {
+            Src::Local(inner) => inner,
+            Src::Remote(r) => return Self::remote_acquire(*r, wait_for(timeout)).ok_or(Timeout),
+        };
         match deadline(timeout) {
-            Some(d) => self.inner.acquire_until(Some(d)),
+            Some(d) => inner.acquire_until(Some(d)),
             None => Ok(self.acquire()),
         }
     }
@@ -207,7 +267,10 @@ impl LightSwitch {
     /// drop(g);
     /// ```
     pub fn try_acquire(&self) -> Option<LightSwitchGuard> {
-        let inner = &self.inner;
+        let inner = match &self.src {
+            Src::Local(inner) => inner,
+            Src::Remote(r) => return Self::remote_acquire(*r, Wait::Try),
+        };
         if let Some(g) = inner.enter_if_on() {
             return Some(g);
         }
@@ -231,8 +294,19 @@ impl LightSwitch {
     /// assert_eq!(n, 2);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = LightSwitchGuard> + Send + 'static {
-        let inner = self.inner.clone();
-        async move {
+        let inner = match &self.src {
+            Src::Local(inner) => inner.clone(),
+            Src::Remote(r) => {
+                let (r, fut) = (*r, r.acquire_async(Op::Switch));
+                return Either::Right(async move {
+                    fut.await;
+                    LightSwitchGuard {
+                        src: Src::Remote(r),
+                    }
+                });
+            }
+        };
+        Either::Left(async move {
             if let Some(g) = inner.enter_if_on() {
                 return g;
             }
@@ -242,7 +316,7 @@ impl LightSwitch {
             }
             let held = inner.lock.acquire_async().await;
             inner.enter_first(held)
-        }
+        })
     }
 
     /// Holders inside right now.
@@ -254,7 +328,10 @@ impl LightSwitch {
     /// assert_eq!(switch.count(), 1);
     /// ```
     pub fn count(&self) -> usize {
-        self.inner.state.lock().count
+        match &self.src {
+            Src::Local(inner) => inner.state.lock().count,
+            Src::Remote(r) => r.query(Query::Count) as usize,
+        }
     }
 }
 
@@ -269,13 +346,17 @@ impl LightSwitch {
 /// assert!(!lock.is_locked());
 /// ```
 pub struct LightSwitchGuard {
-    inner: Arc<SwitchInner>,
+    src: Src,
 }
 
 impl Drop for LightSwitchGuard {
     fn drop(&mut self) {
+        let inner = match &self.src {
+            Src::Local(inner) => inner,
+            Src::Remote(r) => return r.release(Op::Switch, 0),
+        };
         let held = {
-            let mut s = self.inner.state.lock();
+            let mut s = inner.state.lock();
             s.count -= 1;
             if s.count == 0 {
                 s.held.take()

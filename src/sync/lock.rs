@@ -13,7 +13,15 @@ use super::broker::{self, Acquire, Broker};
 use super::handle::{free_orphan, Handle, Orphan};
 use super::platform::Real;
 use super::slots::RawSlots;
+use crate::process::client::Remote;
+use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
+
+/// How long a remote request may wait in the parent: `d`, or forever if it
+/// does not fit in a u64 of nanoseconds (584 years).
+pub(crate) fn wait_for(d: Duration) -> Wait {
+    u64::try_from(d.as_nanos()).map_or(Wait::Forever, Wait::Nanos)
+}
 
 /// The instant `d` from now, or `None` (wait forever) if that overflows.
 pub(crate) fn deadline(d: Duration) -> Option<Instant> {
@@ -23,6 +31,11 @@ pub(crate) fn deadline(d: Duration) -> Option<Instant> {
 pub(crate) struct LockInner<T> {
     pub(crate) raw: RawSlots<Real>,
     value: UnsafeCell<T>,
+    /// In a process worker: the parent's lock this handle stands for. Every
+    /// acquire is then granted by the parent's broker first; `raw` mirrors
+    /// the grants of this process (never contended: the parent grants one
+    /// holder at a time), so that guards keep the allocation alive as usual.
+    pub(crate) remote: Option<Remote>,
 }
 
 // SAFETY: the value is only reached through a guard, and the broker grants its
@@ -133,8 +146,47 @@ impl<T> Lock<T> {
             inner: Handle::new(LockInner {
                 raw,
                 value: UnsafeCell::new(value),
+                remote: None,
             }),
         }
+    }
+
+    /// The parent's lock, in a process worker (see `process::registry`).
+    pub(crate) fn remote(value: T, remote: Remote) -> Self {
+        Lock {
+            inner: Handle::new(LockInner {
+                raw: RawSlots::barging(),
+                value: UnsafeCell::new(value),
+                remote: Some(remote),
+            }),
+        }
+    }
+
+    /// The parent's lock this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<Remote> {
+        self.inner.remote
+    }
+
+    /// Where the broker lives: names it in the registry.
+    pub(crate) fn addr(&self) -> usize {
+        self.inner.ptr().as_ptr() as usize
+    }
+
+    /// Nothing but this handle refers to the lock, and nobody holds or
+    /// waits for it.
+    pub(crate) fn unused(&self) -> bool {
+        self.inner.count() == 1 && !self.is_locked() && self.waiting() == 0
+    }
+
+    /// Acquire through the parent's broker (`wait` bounds the wait there).
+    #[cold]
+    fn acquire_remote(&self, remote: Remote, wait: Wait) -> Option<LockGuard<T>> {
+        remote.acquire(Op::Lock, wait)?;
+        // The parent granted it to this process: the local mirror is free
+        // but for a moment (a guard of this process is still between its
+        // local release and telling the parent).
+        let _ = broker::acquire(&self.inner.raw, (), None);
+        Some(LockGuard::new(self))
     }
 
     /// Block until the lock is granted.
@@ -145,6 +197,11 @@ impl<T> Lock<T> {
     /// assert_eq!(&*lock.acquire(), "ab");
     /// ```
     pub fn acquire(&self) -> LockGuard<T> {
+        if let Some(r) = self.inner.remote {
+            return self
+                .acquire_remote(r, Wait::Forever)
+                .expect("lox: an acquire without deadline was refused");
+        }
         let _ = broker::acquire(&self.inner.raw, (), None);
         LockGuard::new(self)
     }
@@ -161,6 +218,9 @@ impl<T> Lock<T> {
     /// assert!(lock.acquire_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
+        if let Some(r) = self.inner.remote {
+            return self.acquire_remote(r, wait_for(timeout)).ok_or(Timeout);
+        }
         broker::acquire(&self.inner.raw, (), deadline(timeout))?;
         Ok(LockGuard::new(self))
     }
@@ -175,6 +235,9 @@ impl<T> Lock<T> {
     /// assert!(lock.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<T>> {
+        if let Some(r) = self.inner.remote {
+            return self.acquire_remote(r, Wait::Try);
+        }
         broker::try_acquire(&self.inner.raw, ())?;
         Some(LockGuard::new(self))
     }
@@ -190,6 +253,9 @@ impl<T> Lock<T> {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn is_locked(&self) -> bool {
+        if let Some(r) = self.inner.remote {
+            return r.query(Query::Locked) != 0;
+        }
         self.inner.raw.available() == 0
     }
 
@@ -208,6 +274,9 @@ impl<T> Lock<T> {
     /// assert_eq!(lock.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
+        if let Some(r) = self.inner.remote {
+            return r.query(Query::Waiting) as usize;
+        }
         self.inner.raw.waiting()
     }
 }
@@ -227,8 +296,13 @@ impl<T: Send + 'static> Lock<T> {
     /// assert_eq!(value, 6);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = LockGuard<T>> + Send + 'static {
+        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Lock));
         let fut = Acquire::new(self.clone(), |l: &Lock<T>| &l.inner.raw, ());
         async move {
+            if let Some(granted) = remote {
+                // The parent's grant first; the local mirror follows at once.
+                granted.await;
+            }
             let (lock, _) = fut.await;
             LockGuard::new(&lock)
             // `lock` is dropped here like any handle: if it was the last one,
@@ -309,7 +383,15 @@ impl<T> DerefMut for LockGuard<T> {
 
 impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
-        if self.inner().raw.release(0) {
+        // Read before the release, which may free the lock.
+        let remote = self.inner().remote;
+        let orphaned = self.inner().raw.release(0);
+        if let Some(r) = remote {
+            // Locally released first: the parent's next grant to this
+            // process finds the mirror free.
+            r.release(Op::Lock, 0);
+        }
+        if orphaned {
             // SAFETY: the release reported the broker orphaned, and we were
             // the lock's only holder until it; this guard drops once.
             unsafe { free_orphan(self.inner) }

@@ -29,12 +29,14 @@ mod qlock;
 mod rw;
 mod rwlock;
 mod semaphore;
+pub(crate) mod shared;
 mod slots;
 
 #[cfg(test)]
 mod model;
 
 pub use light_switch::{LightSwitch, LightSwitchGuard};
+pub(crate) use lock::wait_for;
 pub use lock::{Lock, LockGuard};
 pub use qlock::{QLock, QLockGuard};
 pub use rwlock::{RWLock, ReadGuard, WriteGuard};

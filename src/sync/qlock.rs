@@ -78,6 +78,16 @@ impl<T> QLock<T> {
         }
     }
 
+    /// A QLock over `lock` (a FIFO lock, or a remote one).
+    pub(crate) fn from_lock(lock: Lock<T>) -> Self {
+        QLock { lock }
+    }
+
+    /// The FIFO lock inside.
+    pub(crate) fn lock(&self) -> &Lock<T> {
+        &self.lock
+    }
+
     /// Block until granted; waiters are granted in arrival order.
     ///
     /// ```

@@ -11,14 +11,20 @@ use std::time::Duration;
 
 use super::broker::{self, Acquire, Broker};
 use super::handle::{free_orphan, Handle, Orphan};
-use super::lock::deadline;
+use super::lock::{deadline, wait_for};
 use super::platform::Real;
 use super::rw::{Access, RawRw};
+use crate::process::client::Remote;
+use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
 
 struct RwInner<T> {
     raw: RawRw<Real>,
     value: UnsafeCell<T>,
+    /// In a process worker: the parent's RWLock this handle stands for
+    /// (granted there first; `raw` mirrors this process's grants, as for
+    /// [`Lock`](crate::Lock)).
+    remote: Option<Remote>,
 }
 
 // SAFETY: the broker grants either one writer (the only reference, `&mut T`)
@@ -90,8 +96,23 @@ unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
 
 /// Give access `a` back; the last guard out of an orphaned lock frees it.
 fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
-    // SAFETY: called once per guard, from its `drop`.
-    if unsafe { inner_of(ptr) }.raw.release(a) {
+    // SAFETY: called once per guard, from its `drop`; read before the
+    // release, which may free the lock.
+    let inner = unsafe { inner_of(ptr) };
+    let remote = inner.remote;
+    let orphaned = inner.raw.release(a);
+    if let Some(r) = remote {
+        // Locally released first, as for `Lock`.
+        r.release(
+            if a == Access::Read {
+                Op::Read
+            } else {
+                Op::Write
+            },
+            0,
+        );
+    }
+    if orphaned {
         // SAFETY: the release reported the broker orphaned and we were the
         // last one inside; each guard releases once.
         unsafe { free_orphan(ptr) }
@@ -108,7 +129,7 @@ impl<T> fmt::Debug for RWLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RWLock")
             .field("readers", &self.readers())
-            .field("write_locked", &self.inner.raw.is_write_locked())
+            .field("write_locked", &self.is_write_locked())
             .finish_non_exhaustive()
     }
 }
@@ -125,8 +146,59 @@ impl<T> RWLock<T> {
             inner: Handle::new(RwInner {
                 raw: RawRw::new(),
                 value: UnsafeCell::new(value),
+                remote: None,
             }),
         }
+    }
+
+    /// The parent's RWLock, in a process worker (see `process::registry`).
+    pub(crate) fn remote(value: T, remote: Remote) -> Self {
+        RWLock {
+            inner: Handle::new(RwInner {
+                raw: RawRw::new(),
+                value: UnsafeCell::new(value),
+                remote: Some(remote),
+            }),
+        }
+    }
+
+    /// The parent's RWLock this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<Remote> {
+        self.inner.remote
+    }
+
+    /// Where the broker lives: names it in the registry.
+    pub(crate) fn addr(&self) -> usize {
+        raw_ptr(self).as_ptr() as usize
+    }
+
+    /// Nothing but this handle refers to the lock, nobody is inside or waits.
+    pub(crate) fn unused(&self) -> bool {
+        self.inner.count() == 1
+            && self.readers() == 0
+            && !self.is_write_locked()
+            && self.waiting() == 0
+    }
+
+    /// True while a writer is inside.
+    pub(crate) fn is_write_locked(&self) -> bool {
+        match self.inner.remote {
+            Some(r) => r.query(Query::Locked) != 0,
+            None => self.inner.raw.is_write_locked(),
+        }
+    }
+
+    /// Acquire through the parent's broker; the local mirror follows.
+    #[cold]
+    fn acquire_remote(&self, remote: Remote, a: Access, wait: Wait) -> Option<()> {
+        let op = if a == Access::Read {
+            Op::Read
+        } else {
+            Op::Write
+        };
+        remote.acquire(op, wait)?;
+        let _ = broker::acquire(&self.inner.raw, a, None);
+        Some(())
     }
 
     /// Block until read access is granted (no writer inside, and none waiting
@@ -137,6 +209,11 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.read().len(), 1);
     /// ```
     pub fn read(&self) -> ReadGuard<T> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Read, Wait::Forever)
+                .expect("lox: a read without deadline was refused");
+            return ReadGuard::new(self);
+        }
         let _ = broker::acquire(&self.inner.raw, Access::Read, None);
         ReadGuard::new(self)
     }
@@ -149,6 +226,11 @@ impl<T> RWLock<T> {
     /// assert_eq!(*l.read(), 2);
     /// ```
     pub fn write(&self) -> WriteGuard<T> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Write, Wait::Forever)
+                .expect("lox: a write without deadline was refused");
+            return WriteGuard::new(self);
+        }
         let _ = broker::acquire(&self.inner.raw, Access::Write, None);
         WriteGuard::new(self)
     }
@@ -164,6 +246,11 @@ impl<T> RWLock<T> {
     /// assert!(l.read_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn read_timeout(&self, timeout: Duration) -> Result<ReadGuard<T>, Timeout> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Read, wait_for(timeout))
+                .ok_or(Timeout)?;
+            return Ok(ReadGuard::new(self));
+        }
         broker::acquire(&self.inner.raw, Access::Read, deadline(timeout))?;
         Ok(ReadGuard::new(self))
     }
@@ -179,6 +266,11 @@ impl<T> RWLock<T> {
     /// assert!(l.write_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn write_timeout(&self, timeout: Duration) -> Result<WriteGuard<T>, Timeout> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Write, wait_for(timeout))
+                .ok_or(Timeout)?;
+            return Ok(WriteGuard::new(self));
+        }
         broker::acquire(&self.inner.raw, Access::Write, deadline(timeout))?;
         Ok(WriteGuard::new(self))
     }
@@ -193,6 +285,10 @@ impl<T> RWLock<T> {
     /// assert!(l.try_read().is_some());
     /// ```
     pub fn try_read(&self) -> Option<ReadGuard<T>> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Read, Wait::Try)?;
+            return Some(ReadGuard::new(self));
+        }
         broker::try_acquire(&self.inner.raw, Access::Read)?;
         Some(ReadGuard::new(self))
     }
@@ -208,6 +304,10 @@ impl<T> RWLock<T> {
     /// assert!(l.try_write().is_some());
     /// ```
     pub fn try_write(&self) -> Option<WriteGuard<T>> {
+        if let Some(r) = self.inner.remote {
+            self.acquire_remote(r, Access::Write, Wait::Try)?;
+            return Some(WriteGuard::new(self));
+        }
         broker::try_acquire(&self.inner.raw, Access::Write)?;
         Some(WriteGuard::new(self))
     }
@@ -220,6 +320,9 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.readers(), 1);
     /// ```
     pub fn readers(&self) -> usize {
+        if let Some(r) = self.inner.remote {
+            return r.query(Query::Readers) as usize;
+        }
         self.inner.raw.readers()
     }
 
@@ -231,6 +334,9 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
+        if let Some(r) = self.inner.remote {
+            return r.query(Query::Waiting) as usize;
+        }
         self.inner.raw.waiting()
     }
 }
@@ -245,8 +351,14 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(v, 4);
     /// ```
     pub fn read_async(&self) -> impl Future<Output = ReadGuard<T>> + Send + 'static {
+        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Read));
         let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Read);
-        async move { ReadGuard::new(&fut.await.0) }
+        async move {
+            if let Some(granted) = remote {
+                granted.await;
+            }
+            ReadGuard::new(&fut.await.0)
+        }
     }
 
     /// Async twin of [`write`](Self::write); never blocks the executor.
@@ -258,8 +370,14 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(*l.read(), 5);
     /// ```
     pub fn write_async(&self) -> impl Future<Output = WriteGuard<T>> + Send + 'static {
+        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Write));
         let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Write);
-        async move { WriteGuard::new(&fut.await.0) }
+        async move {
+            if let Some(granted) = remote {
+                granted.await;
+            }
+            WriteGuard::new(&fut.await.0)
+        }
     }
 }
 

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::broker::{self, Acquire, Broker};
-use super::lock::deadline;
+use super::lock::{deadline, wait_for};
 use super::platform::Real;
 use super::slots::RawSlots;
+use crate::process::client::Remote;
+use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
+use futures::future::Either;
 
 /// A semaphore of `n` slots that tells each holder which slot it got: an
 /// index in `0..n`, never held by two guards at once (the lowest free index is
@@ -46,15 +49,23 @@ use crate::Timeout;
 /// ```
 #[derive(Clone)]
 pub struct IndexSemaphore {
-    raw: Arc<RawSlots<Real>>,
+    src: Src,
+}
+
+/// Where the slots are: here, or (in a process worker) in the parent.
+#[derive(Clone)]
+enum Src {
+    Local(Arc<RawSlots<Real>>),
+    Remote(Remote),
 }
 
 impl fmt::Debug for IndexSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IndexSemaphore")
-            .field("slots", &self.raw.slots())
-            .field("available", &self.available())
-            .finish()
+        let mut d = f.debug_struct("IndexSemaphore");
+        if let Src::Local(raw) = &self.src {
+            d.field("slots", &raw.slots());
+        }
+        d.field("available", &self.available()).finish()
     }
 }
 
@@ -79,8 +90,48 @@ impl IndexSemaphore {
             "lox::IndexSemaphore::new(0): an index semaphore needs at least one slot"
         );
         IndexSemaphore {
-            raw: Arc::new(RawSlots::new(n)),
+            src: Src::Local(Arc::new(RawSlots::new(n))),
         }
+    }
+
+    /// The parent's semaphore, in a process worker (see `process::registry`).
+    pub(crate) fn remote(remote: Remote) -> Self {
+        IndexSemaphore {
+            src: Src::Remote(remote),
+        }
+    }
+
+    /// The parent's semaphore this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<Remote> {
+        match self.src {
+            Src::Remote(r) => Some(r),
+            Src::Local(_) => None,
+        }
+    }
+
+    /// Where the broker lives (0 for a remote one): names it in the registry.
+    pub(crate) fn addr(&self) -> usize {
+        match &self.src {
+            Src::Local(raw) => Arc::as_ptr(raw) as usize,
+            Src::Remote(_) => 0,
+        }
+    }
+
+    /// Nothing but this handle refers to the semaphore (guards hold one
+    /// too, so nobody holds a slot either).
+    pub(crate) fn unused(&self) -> bool {
+        match &self.src {
+            Src::Local(raw) => Arc::strong_count(raw) == 1,
+            Src::Remote(_) => false,
+        }
+    }
+
+    fn remote_acquire(&self, r: Remote, wait: Wait) -> Option<IndexGuard> {
+        let index = r.acquire(Op::Index, wait)?;
+        Some(IndexGuard {
+            src: Src::Remote(r),
+            index: index as usize,
+        })
     }
 
     /// Block until a slot is free; the guard tells which one.
@@ -93,8 +144,15 @@ impl IndexSemaphore {
     /// assert_eq!(s.available(), 0);
     /// ```
     pub fn acquire(&self) -> IndexGuard {
-        let index = broker::acquire(&*self.raw, (), None).unwrap_or_default();
-        self.guard(index)
+        match &self.src {
+            Src::Local(raw) => {
+                let index = broker::acquire(&**raw, (), None).unwrap_or_default();
+                guard(raw, index)
+            }
+            Src::Remote(r) => self
+                .remote_acquire(*r, Wait::Forever)
+                .expect("lox: an acquire without deadline was refused"),
+        }
     }
 
     /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
@@ -109,8 +167,13 @@ impl IndexSemaphore {
     /// assert_eq!(s.acquire_timeout(Duration::from_secs(5)).unwrap().index(), 0);
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<IndexGuard, Timeout> {
-        let index = broker::acquire(&*self.raw, (), deadline(timeout))?;
-        Ok(self.guard(index))
+        match &self.src {
+            Src::Local(raw) => {
+                let index = broker::acquire(&**raw, (), deadline(timeout))?;
+                Ok(guard(raw, index))
+            }
+            Src::Remote(r) => self.remote_acquire(*r, wait_for(timeout)).ok_or(Timeout),
+        }
     }
 
     /// A free slot if there is one and nobody waits; never blocks.
@@ -122,7 +185,10 @@ impl IndexSemaphore {
     /// drop(g);
     /// ```
     pub fn try_acquire(&self) -> Option<IndexGuard> {
-        broker::try_acquire(&*self.raw, ()).map(|i| self.guard(i))
+        match &self.src {
+            Src::Local(raw) => broker::try_acquire(&**raw, ()).map(|i| guard(raw, i)),
+            Src::Remote(r) => self.remote_acquire(*r, Wait::Try),
+        }
     }
 
     /// Async twin of [`acquire`](Self::acquire); never blocks the executor.
@@ -134,10 +200,26 @@ impl IndexSemaphore {
     /// assert_eq!(i, 0);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = IndexGuard> + Send + 'static {
-        let fut = Acquire::new(self.raw.clone(), |r: &Arc<RawSlots<Real>>| &**r, ());
-        async move {
-            let (raw, index) = fut.await;
-            IndexGuard { raw, index }
+        match &self.src {
+            Src::Local(raw) => {
+                let fut = Acquire::new(raw.clone(), |r: &Arc<RawSlots<Real>>| &**r, ());
+                Either::Left(async move {
+                    let (raw, index) = fut.await;
+                    IndexGuard {
+                        src: Src::Local(raw),
+                        index,
+                    }
+                })
+            }
+            Src::Remote(r) => {
+                let (r, fut) = (*r, r.acquire_async(Op::Index));
+                Either::Right(async move {
+                    IndexGuard {
+                        src: Src::Remote(r),
+                        index: fut.await as usize,
+                    }
+                })
+            }
         }
     }
 
@@ -151,14 +233,17 @@ impl IndexSemaphore {
     /// assert_eq!(s.available(), 2);
     /// ```
     pub fn available(&self) -> usize {
-        self.raw.available()
-    }
-
-    fn guard(&self, index: usize) -> IndexGuard {
-        IndexGuard {
-            raw: self.raw.clone(),
-            index,
+        match &self.src {
+            Src::Local(raw) => raw.available(),
+            Src::Remote(r) => r.query(Query::Available) as usize,
         }
+    }
+}
+
+fn guard(raw: &Arc<RawSlots<Real>>, index: usize) -> IndexGuard {
+    IndexGuard {
+        src: Src::Local(raw.clone()),
+        index,
     }
 }
 
@@ -172,7 +257,7 @@ impl IndexSemaphore {
 /// assert_eq!(s.available(), 2);
 /// ```
 pub struct IndexGuard {
-    raw: Arc<RawSlots<Real>>,
+    src: Src,
     index: usize,
 }
 
@@ -190,8 +275,13 @@ impl IndexGuard {
 
 impl Drop for IndexGuard {
     fn drop(&mut self) {
-        // Guards hold an `Arc`, so this broker is never orphaned.
-        let _ = self.raw.release(self.index);
+        match &self.src {
+            // Guards hold an `Arc`, so this broker is never orphaned.
+            Src::Local(raw) => {
+                let _ = raw.release(self.index);
+            }
+            Src::Remote(r) => r.release(Op::Index, self.index as u64),
+        }
     }
 }
 

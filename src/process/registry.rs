@@ -1,0 +1,316 @@
+//! The parent's registry of primitives shared with process workers.
+//!
+//! A sync handle or an announcement peer that is serialized (into a process
+//! job's arguments, usually) is entered here under a numeric id and travels
+//! as a [`Wire`]: this process's random `origin`, the id and the kind. Where
+//! it is deserialized decides what it becomes:
+//! - in this process (a result coming back, an inline job), the very same
+//!   primitive: a clone of the registered handle;
+//! - in a worker of this process, a *remote* handle whose requests travel to
+//!   this registry over the worker's channel (see `super::client`, and
+//!   `super::share` for the parent's side);
+//! - anywhere else, a deserialization error that says so.
+//!
+//! An entry holds a handle, so the primitive outlives every handle of the
+//! user while a job carrying it is queued or running: each encoded job
+//! *pins* the entries it carries ([`collect_pins`]). An entry that nothing
+//! but the registry holds any more (no handle, no guard, no waiter, no pin)
+//! is dropped by the next sweep; sweeps run as entries are added, each after
+//! the registry has doubled, so registering stays amortized O(1).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::message::{Op, Query};
+
+/// What a shared primitive is; checked when a handle is deserialized, so a
+/// lock's id never turns into a semaphore.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Lock,
+    QLock,
+    RWLock,
+    IndexSemaphore,
+    LightSwitch,
+    Announcement,
+}
+
+/// A shared handle as it travels.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Wire {
+    /// The process whose registry holds it (see [`origin`]).
+    pub(crate) origin: u64,
+    pub(crate) id: u64,
+    pub(crate) kind: Kind,
+}
+
+/// A grant the parent holds on a worker's behalf: the real guard, released
+/// when the worker releases, or when the worker dies.
+pub(crate) type Held = Box<dyn Send>;
+
+/// A primitive as the registry serves it to workers, type-erased. Every
+/// method answers at once; waiting is done by the futures of `grant` and
+/// `get`, which `super::share` runs on lox's runtime.
+pub(crate) trait Served: Any + Send + Sync {
+    fn kind(&self) -> Kind;
+    /// Nothing but this entry holds the primitive: no handle, no guard, no
+    /// waiter (pins are counted by the registry itself).
+    fn unused(&self) -> bool;
+    /// Grant now, or `Ok(None)` if it would have to wait.
+    fn try_grant(&self, op: Op) -> Result<Option<(u64, Held)>, String> {
+        Err(self.no_op(op))
+    }
+    /// A grant once available (dropping the future withdraws the waiter).
+    fn grant(&self, op: Op) -> Result<BoxFuture<'static, (u64, Held)>, String> {
+        Err(self.no_op(op))
+    }
+    fn query(&self, query: Query) -> Result<u64, String>;
+    /// Announcement: put an encoded item.
+    fn put(&self, _item: &[u8]) -> Result<(), String> {
+        Err(format!("a {:?} has no put", self.kind()))
+    }
+    /// Announcement: the next item, encoded, now or `None`.
+    fn try_get(&self) -> Result<Option<Vec<u8>>, String> {
+        Err(format!("a {:?} has no get", self.kind()))
+    }
+    /// Announcement: the next item, encoded, once there is one.
+    fn get(&self) -> Result<BoxFuture<'static, Vec<u8>>, String> {
+        Err(format!("a {:?} has no get", self.kind()))
+    }
+    /// Announcement: put an item that a get took but could not deliver
+    /// back at the front of the queue.
+    fn unget(&self, _item: Vec<u8>) -> Result<(), String> {
+        Err(format!("a {:?} has no get", self.kind()))
+    }
+    /// Announcement: a new peer, registered; `None` once finalized.
+    fn subscribe(&self) -> Result<Option<Wire>, String> {
+        Err(format!("a {:?} has no subscribe", self.kind()))
+    }
+    /// Announcement: finalize.
+    fn finalize(&self) -> Result<(), String> {
+        Err(format!("a {:?} has no finalize", self.kind()))
+    }
+    fn as_any(&self) -> &dyn Any;
+    fn no_op(&self, op: Op) -> String {
+        format!("a {:?} cannot be acquired with {op:?}", self.kind())
+    }
+}
+
+/// This process's id in [`Wire`]s: random, so that handles of different
+/// processes (or hosts) never pass for one another.
+pub(crate) fn origin() -> u64 {
+    static ORIGIN: OnceLock<u64> = OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        h.finish()
+    })
+}
+
+struct Registry {
+    entries: HashMap<u64, Arc<dyn Served>>,
+    /// ((address of the primitive, sub-id), kind) → id: the same primitive
+    /// keeps its id while it is registered. The sub-id tells apart the peers
+    /// of one announcement group; it is 0 for the others.
+    by_addr: HashMap<((usize, u64), Kind), u64>,
+    next: u64,
+    /// Sweep when `entries` reaches this size.
+    sweep_at: usize,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        Mutex::new(Registry {
+            entries: HashMap::new(),
+            by_addr: HashMap::new(),
+            next: 1,
+            sweep_at: 64,
+        })
+    })
+}
+
+impl Registry {
+    fn removable(entry: &Arc<dyn Served>) -> bool {
+        Arc::strong_count(entry) == 1 && entry.unused()
+    }
+
+    fn sweep(&mut self) {
+        let mut gone = Vec::new();
+        self.entries.retain(|_, e| {
+            if Self::removable(e) {
+                gone.push(e.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let live: std::collections::HashSet<u64> = self.entries.keys().copied().collect();
+        self.by_addr.retain(|_, id| live.contains(id));
+        self.sweep_at = (self.entries.len() * 2).max(64);
+        // `gone` drops here, under the registry lock: dropping a handle never
+        // calls back into the registry.
+    }
+}
+
+thread_local! {
+    /// Pins taken while a job's arguments are being encoded.
+    static PINS: RefCell<Option<Vec<Pin>>> = const { RefCell::new(None) };
+}
+
+/// Keeps a registry entry alive while a job that carries it is queued or
+/// running.
+pub(crate) struct Pin {
+    entry: Arc<dyn Served>,
+    id: u64,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        // The registry's reference and ours: maybe the last use.
+        if Arc::strong_count(&self.entry) == 2 && self.entry.unused() {
+            release(self.id, 2);
+        }
+    }
+}
+
+/// Drop the entry `id` if nothing uses it but the registry and `others`
+/// references of the caller's (which it drops next).
+fn release(id: u64, others: usize) {
+    let mut reg = registry().lock();
+    let Registry {
+        entries, by_addr, ..
+    } = &mut *reg;
+    if let Some(e) = entries.get(&id) {
+        if Arc::strong_count(e) <= others && e.unused() {
+            let e = entries.remove(&id);
+            by_addr.retain(|_, v| *v != id);
+            drop(e);
+        }
+    }
+}
+
+/// A worker let go of `entry` (an announcement peer it had subscribed):
+/// drop the entry now if nothing else uses it.
+pub(crate) fn let_go(id: u64, entry: Arc<dyn Served>) {
+    if Arc::strong_count(&entry) == 2 && entry.unused() {
+        release(id, 2);
+    }
+}
+
+/// Run `f` (which encodes a job's arguments) and return the pins of every
+/// shared primitive it registered.
+pub(crate) fn collect_pins<T>(f: impl FnOnce() -> T) -> (T, Vec<Pin>) {
+    let outer = PINS.with(|p| p.borrow_mut().replace(Vec::new()));
+    let out = f();
+    let pins = PINS.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer));
+    (out, pins.unwrap_or_default())
+}
+
+/// The id of the primitive at `addr` of `kind`, registering it (with the
+/// entry `make` builds) if it is not registered yet.
+pub(crate) fn register(
+    addr: (usize, u64),
+    kind: Kind,
+    make: impl FnOnce() -> Arc<dyn Served>,
+) -> Wire {
+    let mut reg = registry().lock();
+    let id = match reg.by_addr.get(&(addr, kind)) {
+        Some(&id) => id,
+        None => {
+            if reg.entries.len() >= reg.sweep_at {
+                reg.sweep();
+            }
+            let id = reg.next;
+            reg.next += 1;
+            reg.entries.insert(id, make());
+            reg.by_addr.insert((addr, kind), id);
+            id
+        }
+    };
+    let entry = reg.entries[&id].clone();
+    drop(reg);
+    PINS.with(|p| {
+        if let Some(pins) = p.borrow_mut().as_mut() {
+            pins.push(Pin { entry, id });
+        }
+    });
+    Wire {
+        origin: origin(),
+        id,
+        kind,
+    }
+}
+
+/// Enter a primitive that has no handle of the user yet (a peer subscribed
+/// by a worker); returns its wire.
+pub(crate) fn register_new(kind: Kind, entry: Arc<dyn Served>) -> Wire {
+    let mut reg = registry().lock();
+    if reg.entries.len() >= reg.sweep_at {
+        reg.sweep();
+    }
+    let id = reg.next;
+    reg.next += 1;
+    reg.entries.insert(id, entry);
+    Wire {
+        origin: origin(),
+        id,
+        kind,
+    }
+}
+
+/// The entry under `id`.
+pub(crate) fn lookup(id: u64) -> Option<Arc<dyn Served>> {
+    registry().lock().entries.get(&id).cloned()
+}
+
+/// What a deserialized wire names, as seen from this process.
+pub(crate) enum Resolved {
+    /// One of ours: the registered entry (downcast it to get a handle).
+    Local(Arc<dyn Served>),
+    /// Our parent's (we are a worker): talk to it over the channel.
+    Remote(Wire),
+}
+
+/// Resolve a wire of `kind` (the type being deserialized).
+pub(crate) fn resolve(wire: Wire, kind: Kind) -> Result<Resolved, String> {
+    if wire.kind != kind {
+        return Err(format!(
+            "a shared {:?} cannot be deserialized as a {kind:?}",
+            wire.kind
+        ));
+    }
+    if wire.origin == origin() {
+        return match lookup(wire.id) {
+            Some(e) => Ok(Resolved::Local(e)),
+            None => Err(format!(
+                "this {kind:?} (id {}) is no longer registered: every handle of it and every job \
+                 carrying it are gone",
+                wire.id
+            )),
+        };
+    }
+    if super::client::get().is_some() {
+        return Ok(Resolved::Remote(wire));
+    }
+    Err(format!(
+        "a {kind:?} handle can only be deserialized in the process that created it or in one \
+         of its lox process workers (this one is neither)"
+    ))
+}
+
+/// Entries registered right now (tests).
+#[cfg(test)]
+pub(crate) fn len() -> usize {
+    registry().lock().entries.len()
+}
