@@ -1,0 +1,447 @@
+//! Sync handles and announcement peers passed to process workers: every
+//! acquire inside a worker is granted by the one broker in the parent. A
+//! `harness = false` test binary (it is also the workers): `main` calls
+//! `lox::init()` first. Waits use the brokers' own counters (`waiting()`,
+//! `is_locked()`) with generous deadlines, never sleeps that hope.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lox::{Announcement, IndexSemaphore, LightSwitch, Lock, QLock, RWLock, TaskError, Timeout};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lox-sync-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Block until `cond` holds, or fail the test after `PATIENCE`.
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < PATIENCE, "gave up waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn read_counter(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+// ---- jobs (plain fns: they run in the workers) ----
+
+/// Read-modify-write a counter file `n` times under the lock: without
+/// mutual exclusion across processes, increments get lost.
+fn bump((lock, path, n): (Lock, String, u64)) -> u64 {
+    let path = Path::new(&path);
+    for _ in 0..n {
+        let _g = lock.acquire();
+        let v = read_counter(path);
+        std::thread::yield_now();
+        std::fs::write(path, format!("{}", v + 1)).unwrap();
+    }
+    std::process::id() as u64
+}
+
+/// The GPU job: hold a slot ~15 ms; report (slot, start, end).
+fn gpu((gpus, job): (IndexSemaphore, u64)) -> (u64, usize, u64, u64) {
+    let g = gpus.acquire();
+    let start = now_ns();
+    std::thread::sleep(Duration::from_millis(15));
+    let end = now_ns();
+    let i = g.index();
+    drop(g);
+    (job, i, start, end)
+}
+
+/// Wait for the QLock, then append `me` to the file (in grant order).
+fn fifo((q, path, me): (QLock, String, u64)) -> u64 {
+    let _g = q.acquire();
+    let mut s = std::fs::read_to_string(&path).unwrap_or_default();
+    s.push_str(&format!("{me} "));
+    std::fs::write(&path, s).unwrap();
+    me
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+enum RwOut {
+    Wrote,
+    /// (try_read refused, read_timeout refused) while a writer waited
+    Blocked(bool, bool),
+}
+
+fn rw_job((rw, what): (RWLock, String)) -> RwOut {
+    match what.as_str() {
+        "write" => {
+            let _w = rw.write();
+            RwOut::Wrote
+        }
+        "read_behind_writer" => {
+            let refused_try = rw.try_read().is_none();
+            let refused_timeout = rw.read_timeout(Duration::from_millis(50)).is_err();
+            RwOut::Blocked(refused_try, refused_timeout)
+        }
+        other => panic!("unknown {other}"),
+    }
+}
+
+/// Probes of a lock: (try got it, the timeout twin got it, is_locked).
+fn probe(lock: Lock) -> (bool, bool, bool) {
+    let tried = lock.try_acquire().is_some();
+    let timed = lock.acquire_timeout(Duration::from_millis(50)).is_ok();
+    (tried, timed, lock.is_locked())
+}
+
+/// Take the lock (or a slot) and die holding it.
+fn die_holding((lock, sem, marker): (Lock, IndexSemaphore, String)) -> u64 {
+    let _g = lock.acquire();
+    let _s = sem.acquire();
+    std::fs::write(marker, b"inside").unwrap();
+    // SAFETY: a plain signal to this very process, mid critical section.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!()
+}
+
+/// A peer of the parent's group: read `n` items, put their sum.
+fn listener((peer, n): (Announcement<u64>, u64)) -> u64 {
+    let mut sum = 0;
+    for _ in 0..n {
+        sum += peer
+            .get_timeout(PATIENCE)
+            .expect("an item within the deadline");
+    }
+    peer.put(sum);
+    sum
+}
+
+/// A peer nobody puts to: (try_get was empty, get_timeout timed out, qsize).
+fn quiet(peer: Announcement<u64>) -> (bool, bool, usize) {
+    (
+        peer.try_get().is_none(),
+        peer.get_timeout(Duration::from_millis(20)) == Err(Timeout),
+        peer.qsize(),
+    )
+}
+
+/// Subscribe a new peer from the worker: it is a member of the parent's
+/// group while the job keeps it.
+fn subscriber(peer: Announcement<String>) -> (usize, String) {
+    let mine = peer.subscribe().expect("not finalized");
+    let members = mine.subscribers();
+    // To every other peer: the parent's and the job's.
+    mine.put("joined".to_owned());
+    (
+        members,
+        mine.get_timeout(PATIENCE).expect("the parent's answer"),
+    )
+}
+
+fn switch_job((sw, lock): (LightSwitch, Lock)) -> (bool, usize) {
+    let _g = sw.acquire();
+    (lock.is_locked(), sw.count())
+}
+
+fn async_job((lock, mode): (Lock, u32)) -> usize {
+    futures::executor::block_on(async {
+        if mode == 0 {
+            let _g = lock.acquire_async().await;
+            1
+        } else {
+            // Start an acquire of a held lock, then give up on it.
+            let mut f = Box::pin(lock.acquire_async());
+            assert!(futures::poll!(&mut f).is_pending());
+            drop(f);
+            0
+        }
+    })
+}
+
+fn give_back(lock: Lock) -> Lock {
+    lock
+}
+
+// ---- tests ----
+
+fn lock_excludes_across_workers() {
+    let dir = tmpdir("lock");
+    let path = dir.join("counter");
+    let lock = Lock::new(());
+    let pool = lox::process(3, bump);
+    for _ in 0..6 {
+        pool.scatter((lock.clone(), path.display().to_string(), 40));
+    }
+    // The parent takes part through its own handle meanwhile.
+    for _ in 0..40 {
+        let _g = lock.acquire();
+        let v = read_counter(&path);
+        std::fs::write(&path, format!("{}", v + 1)).unwrap();
+    }
+    let pids = pool.gather();
+    assert_eq!(read_counter(&path), 6 * 40 + 40, "an increment was lost");
+    let distinct: std::collections::BTreeSet<_> = pids.into_iter().collect();
+    assert!(distinct.len() >= 2, "the jobs ran in more than one worker");
+    assert!(!lock.is_locked());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn semaphore_indices_across_workers() {
+    let gpus = IndexSemaphore::new(2);
+    let pool = lox::process(4, gpu);
+    for job in 0..16 {
+        pool.scatter((gpus.clone(), job));
+    }
+    let out = pool.gather();
+    assert_eq!(
+        out.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..16).collect::<Vec<_>>()
+    );
+    let mut by_slot: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+    for &(_, i, s, e) in &out {
+        assert!(i < 2, "index {i} out of range");
+        by_slot.entry(i).or_default().push((s, e));
+    }
+    for (i, spans) in &mut by_slot {
+        spans.sort();
+        for w in spans.windows(2) {
+            assert!(w[0].1 <= w[1].0, "slot {i} held by two jobs at once: {w:?}");
+        }
+    }
+    assert_eq!(gpus.available(), 2, "every slot came back");
+}
+
+fn qlock_fifo_across_workers() {
+    let dir = tmpdir("fifo");
+    let path = dir.join("order");
+    let q = QLock::new(());
+    let pool = lox::process(4, fifo);
+    let held = q.acquire();
+    // One job at a time, each queued in the parent's broker before the next.
+    for me in 0..4u64 {
+        pool.scatter((q.clone(), path.display().to_string(), me));
+        until("the job queued on the QLock", || {
+            q.waiting() == me as usize + 1
+        });
+    }
+    drop(held);
+    assert_eq!(pool.gather(), vec![0, 1, 2, 3]);
+    let order = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(order.trim(), "0 1 2 3", "granted in arrival order");
+    assert!(!q.is_locked());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn rwlock_writer_preference_across_workers() {
+    let rw = RWLock::new(());
+    let pool = lox::process(2, rw_job);
+    let reading = rw.read();
+    let writer = pool.scatter((rw.clone(), "write".to_owned()));
+    until("the worker's writer queued", || rw.waiting() == 1);
+    // A reader in another worker must not pass the waiting writer.
+    let reader = pool.scatter((rw.clone(), "read_behind_writer".to_owned()));
+    until("the reader's probes finished", || reader.is_done());
+    assert!(
+        !writer.is_done(),
+        "the writer waits for the parent's reader"
+    );
+    drop(reading);
+    assert_eq!(
+        pool.gather(),
+        vec![RwOut::Wrote, RwOut::Blocked(true, true)]
+    );
+    assert_eq!(rw.readers(), 0);
+    assert!(rw.try_write().is_some());
+}
+
+fn timeouts_and_try_in_workers() {
+    let lock = Lock::new(());
+    let pool = lox::process(1, probe);
+    let held = lock.acquire();
+    pool.scatter(lock.clone());
+    assert_eq!(pool.gather(), vec![(false, false, true)]);
+    assert_eq!(lock.waiting(), 0, "the timed-out waiter left the queue");
+    drop(held);
+    pool.scatter(lock.clone());
+    // Free: the try succeeds (and releases), so does the timeout twin.
+    assert_eq!(pool.gather(), vec![(true, true, false)]);
+    assert!(!lock.is_locked());
+}
+
+fn sigkill_mid_critical_section_releases() {
+    let dir = tmpdir("kill");
+    let marker = dir.join("inside");
+    let lock = Lock::new(());
+    let sem = IndexSemaphore::new(1);
+    let pool = lox::process(1, die_holding);
+    pool.scatter((lock.clone(), sem.clone(), marker.display().to_string()));
+    let out = pool.try_gather();
+    assert!(
+        matches!(&out[0], Err(TaskError::WorkerDied(m)) if m.contains("SIGKILL")),
+        "{out:?}"
+    );
+    assert!(
+        marker.exists(),
+        "the worker died inside the critical section"
+    );
+    // Released by the time the job's failure is known.
+    assert!(!lock.is_locked(), "a dead worker's lock stays held");
+    assert_eq!(sem.available(), 1, "a dead worker's slot stays taken");
+    assert!(lock.try_acquire().is_some());
+    // The replacement worker uses the same lock.
+    let _ = std::fs::remove_file(&marker);
+    let again = lox::process(1, probe);
+    again.scatter(lock.clone());
+    assert_eq!(again.gather(), vec![(true, true, false)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn announcement_peers_in_workers() {
+    let news = Announcement::<u64>::new();
+    let pool = lox::process(2, listener);
+    let (a, b) = (news.subscribe().unwrap(), news.subscribe().unwrap());
+    assert_eq!(news.subscribers(), 3);
+    pool.scatter((a, 3)); // the parent's values are moved into the jobs
+    pool.scatter((b, 3));
+    for x in [1, 2, 4] {
+        news.put(x);
+    }
+    assert_eq!(pool.gather(), vec![7, 7]);
+    // Each worker's put reached the parent's peer (and the other worker's
+    // peer, which nobody reads any more).
+    let got = [
+        news.get_timeout(PATIENCE).unwrap(),
+        news.get_timeout(PATIENCE).unwrap(),
+    ];
+    assert_eq!(got, [7, 7]);
+    assert_eq!(news.try_get(), None);
+    let pool = lox::process(1, quiet);
+    pool.scatter(news.subscribe().unwrap());
+    assert_eq!(pool.gather(), vec![(true, true, 0)]);
+
+    // A worker subscribes its own peer to the parent's group.
+    let group = Announcement::<String>::new();
+    let pool = lox::process(1, subscriber);
+    let t = pool.scatter(group.subscribe().unwrap());
+    assert_eq!(group.get_timeout(PATIENCE).unwrap(), "joined");
+    // parent peer + the job's peer + the worker's own subscription
+    assert_eq!(group.subscribers(), 3);
+    group.put("welcome".to_owned());
+    until("the subscriber job", || t.is_done());
+    assert_eq!(pool.gather(), vec![(3, "welcome".to_owned())]);
+    // The job is over: its peer and the worker's subscription left the group.
+    until("the worker's peers left", || group.subscribers() == 1);
+}
+
+fn light_switch_across_workers() {
+    let lock = Lock::new(());
+    let sw = LightSwitch::new(lock.clone());
+    let pool = lox::process(2, switch_job);
+    for _ in 0..4 {
+        pool.scatter((sw.clone(), lock.clone()));
+    }
+    for (locked, count) in pool.gather() {
+        assert!(locked, "the switch holds the lock while anyone is inside");
+        assert!(count >= 1);
+    }
+    assert_eq!(sw.count(), 0);
+    assert!(!lock.is_locked(), "the last one out released the lock");
+}
+
+fn async_acquires_in_workers() {
+    let lock = Lock::new(());
+    let pool = lox::process(2, async_job);
+    let held = lock.acquire();
+    let waiting = pool.scatter((lock.clone(), 0));
+    until("the async waiter queued", || lock.waiting() == 1);
+    let dropped = pool.scatter((lock.clone(), 1));
+    until("the abandoned acquire", || dropped.is_done());
+    until("the abandoned waiter left the queue", || {
+        lock.waiting() == 1
+    });
+    drop(held);
+    assert_eq!(pool.gather(), vec![1, 0]);
+    // Nobody (no ghost of the dropped future) holds it.
+    assert!(lock.acquire_timeout(PATIENCE).is_ok());
+}
+
+fn handles_come_back_as_the_same_lock() {
+    let lock = Lock::new(());
+    let pool = lox::process(1, give_back);
+    pool.scatter(lock.clone());
+    let back = pool.gather().pop().unwrap();
+    let _g = back.acquire();
+    assert!(lock.is_locked(), "the returned handle is the same lock");
+    assert!(lock.try_acquire().is_none());
+}
+
+fn main() {
+    lox::init();
+    let tests: &[(&str, fn())] = &[
+        ("lock_excludes_across_workers", lock_excludes_across_workers),
+        (
+            "semaphore_indices_across_workers",
+            semaphore_indices_across_workers,
+        ),
+        ("qlock_fifo_across_workers", qlock_fifo_across_workers),
+        (
+            "rwlock_writer_preference_across_workers",
+            rwlock_writer_preference_across_workers,
+        ),
+        ("timeouts_and_try_in_workers", timeouts_and_try_in_workers),
+        (
+            "sigkill_mid_critical_section_releases",
+            sigkill_mid_critical_section_releases,
+        ),
+        (
+            "announcement_peers_in_workers",
+            announcement_peers_in_workers,
+        ),
+        ("light_switch_across_workers", light_switch_across_workers),
+        ("async_acquires_in_workers", async_acquires_in_workers),
+        (
+            "handles_come_back_as_the_same_lock",
+            handles_come_back_as_the_same_lock,
+        ),
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let t0 = Instant::now();
+        match std::panic::catch_unwind(test) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.2?})", t0.elapsed());
+            }
+            Err(e) => {
+                failed += 1;
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                println!("test {name} ... FAILED: {msg}");
+            }
+        }
+    }
+    println!("process_sync: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
