@@ -106,10 +106,12 @@ fn probe(lock: Lock) -> (bool, bool, bool) {
     (tried, timed, lock.is_locked())
 }
 
-/// Take the lock (or a slot) and die holding it.
-fn die_holding((lock, sem, marker): (Lock, IndexSemaphore, String)) -> u64 {
+/// Take the lock and a slot, queue for `blocker` (held by the parent), and
+/// die holding the first two while waiting for the third.
+fn die_holding((lock, sem, blocker, marker): (Lock, IndexSemaphore, Lock, String)) -> u64 {
     let _g = lock.acquire();
     let _s = sem.acquire();
+    std::thread::spawn(move || drop(blocker.acquire()));
     std::fs::write(marker, b"inside").unwrap();
     // SAFETY: a plain signal to this very process, mid critical section.
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
@@ -285,8 +287,15 @@ fn sigkill_mid_critical_section_releases() {
     let marker = dir.join("inside");
     let lock = Lock::new(());
     let sem = IndexSemaphore::new(1);
+    let blocker = Lock::new(());
+    let held = blocker.acquire();
     let pool = lox::process(1, die_holding);
-    pool.scatter((lock.clone(), sem.clone(), marker.display().to_string()));
+    pool.scatter((
+        lock.clone(),
+        sem.clone(),
+        blocker.clone(),
+        marker.display().to_string(),
+    ));
     let out = pool.try_gather();
     assert!(
         matches!(&out[0], Err(TaskError::WorkerDied(m)) if m.contains("SIGKILL")),
@@ -300,8 +309,14 @@ fn sigkill_mid_critical_section_releases() {
     assert!(!lock.is_locked(), "a dead worker's lock stays held");
     assert_eq!(sem.available(), 1, "a dead worker's slot stays taken");
     assert!(lock.try_acquire().is_some());
-    // The replacement worker uses the same lock.
-    let _ = std::fs::remove_file(&marker);
+    // Its request for `blocker`, if it got to the parent, is withdrawn: no
+    // grant to a dead worker once the parent lets go.
+    until("the dead worker's request withdrawn", || {
+        blocker.waiting() == 0
+    });
+    drop(held);
+    assert!(!blocker.is_locked());
+    // A fresh worker uses the same lock.
     let again = lox::process(1, probe);
     again.scatter(lock.clone());
     assert_eq!(again.gather(), vec![(true, true, false)]);

@@ -309,8 +309,84 @@ pub(crate) fn resolve(wire: Wire, kind: Kind) -> Result<Resolved, String> {
     ))
 }
 
-/// Entries registered right now (tests).
 #[cfg(test)]
-pub(crate) fn len() -> usize {
-    registry().lock().entries.len()
+mod tests {
+    use super::*;
+    use crate::{IndexSemaphore, Lock};
+
+    fn id_of(bytes: &[u8]) -> Wire {
+        rmp_serde::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn same_primitive_same_id_and_back_to_itself() {
+        let lock = Lock::new(());
+        let a = rmp_serde::to_vec(&lock).unwrap();
+        let b = rmp_serde::to_vec(&lock.clone()).unwrap();
+        assert_eq!(a, b, "one lock, one id");
+        let other = rmp_serde::to_vec(&Lock::new(())).unwrap();
+        assert_ne!(id_of(&a).id, id_of(&other).id);
+        let back: Lock = rmp_serde::from_slice(&a).unwrap();
+        let _g = back.acquire();
+        assert!(lock.is_locked(), "deserialized here, it is the same lock");
+    }
+
+    #[test]
+    fn wrong_kind_and_foreign_origin_are_errors() {
+        let sem = IndexSemaphore::new(2);
+        let bytes = rmp_serde::to_vec(&sem).unwrap();
+        let err = rmp_serde::from_slice::<Lock>(&bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("IndexSemaphore") && err.contains("Lock"),
+            "{err}"
+        );
+        // A handle of another process, here (not a worker of it).
+        let mut wire = id_of(&bytes);
+        wire.origin = wire.origin.wrapping_add(1);
+        let foreign = rmp_serde::to_vec(&wire).unwrap();
+        let err = rmp_serde::from_slice::<IndexSemaphore>(&foreign)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only be deserialized"), "{err}");
+    }
+
+    #[test]
+    fn a_job_pins_its_primitives_until_it_is_dropped() {
+        let lock = Lock::new(());
+        let (bytes, pins) = collect_pins(|| rmp_serde::to_vec(&(lock.clone(), 7u32)).unwrap());
+        assert_eq!(pins.len(), 1);
+        let wire: (Wire, u32) = rmp_serde::from_slice(&bytes).unwrap();
+        drop(lock);
+        // The user's handles are gone; the queued job keeps it registered.
+        assert!(lookup(wire.0.id).is_some());
+        drop(pins);
+        assert!(
+            lookup(wire.0.id).is_none(),
+            "unregistered with its last job"
+        );
+        let err = rmp_serde::from_slice::<(Lock, u32)>(&bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no longer registered"), "{err}");
+    }
+
+    #[test]
+    fn sweeps_drop_what_nobody_holds() {
+        let ids: Vec<u64> = (0..200)
+            .map(|_| id_of(&rmp_serde::to_vec(&Lock::new(())).unwrap()).id)
+            .collect();
+        let kept = Lock::new(());
+        let kept_id = id_of(&rmp_serde::to_vec(&kept).unwrap()).id;
+        // Registering more sweeps: the early, dropped locks are gone.
+        for _ in 0..200 {
+            let _ = rmp_serde::to_vec(&Lock::new(())).unwrap();
+        }
+        assert!(lookup(ids[0]).is_none());
+        assert!(
+            lookup(kept_id).is_some(),
+            "a lock still held by the user stays"
+        );
+    }
 }

@@ -67,6 +67,11 @@ pub(crate) const PIPELINE_MAX: usize = 4096;
 /// worker has used shared handles.
 const IDLE_POLL: Duration = Duration::from_millis(10);
 
+/// How long a worker whose channel closed may take to exit by itself before
+/// it is killed (a launcher such as ssh relays the exit status a little after
+/// the channel ends).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a new worker may take to answer the handshake, by default.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -352,6 +357,14 @@ impl Conn {
         }
     }
 
+    /// Wait up to `grace` for the process to exit on its own.
+    fn await_exit(&mut self, grace: Duration) {
+        let t0 = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && t0.elapsed() < grace {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Kill (if asked) and reap the process; returns how it ended. Every
     /// shared lock it held is released.
     fn reap(&mut self, control: &Control, kill: bool) -> String {
@@ -582,6 +595,10 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         break;
                     }
                     let pid = c.pid;
+                    // The channel closed: the worker is exiting. Give a
+                    // launcher in between (ssh, srun) a moment to pass on
+                    // the worker's own exit status before it is killed.
+                    c.await_exit(EXIT_GRACE);
                     self.replace(
                         &mut conn,
                         &mut inflight,

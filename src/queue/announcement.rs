@@ -236,7 +236,7 @@ impl<T: Clone + Send + 'static> Announcement<T> {
             .lock()
             .peers
             .get(&self.id)
-            .is_none_or(|p| p.refs <= 1)
+            .map_or(true, |p| p.refs <= 1)
     }
 
     /// Give back an item that a get took but could not deliver: it is this
