@@ -13,8 +13,8 @@
 //! (exit 1). Nothing passes silently.
 //!
 //! `index_semaphore_across_hosts` uses sync handles that travel in job
-//! arguments (serde `IndexSemaphore` and `Lock`); it is compiled only with
-//! `RUSTFLAGS="--cfg lox_remote_sync_ready"` and reported as skipped otherwise.
+//! arguments (serde `IndexSemaphore` and `Lock`): jobs on both hosts draw
+//! from the one semaphore in the parent.
 //!
 //! Cleanup: a guard (`Hosts`) kills the sshds and whatever else still runs in
 //! the namespaces, deletes the veths and namespaces and the temp dir on drop,
@@ -631,6 +631,9 @@ fn job_batch_over_two_hosts(hosts: &Hosts) {
         if i as u64 == dies {
             match r {
                 Err(TaskError::WorkerDied(m)) => {
+                    // ssh relays the worker's own status (lox waits for it
+                    // before killing the launcher).
+                    assert!(m.contains("exited with status 3"), "{m}");
                     println!(
                         "  (the worker that exited with status 3 over ssh is reported as: {m})"
                     )
@@ -734,7 +737,6 @@ fn job_batch_over_two_hosts(hosts: &Hosts) {
     );
 }
 
-#[cfg(lox_remote_sync_ready)]
 mod remote_sync {
     //! One `IndexSemaphore` (and one `Lock`) in the parent, used by jobs on
     //! both hosts through handles passed in the job's arguments.
@@ -865,12 +867,7 @@ mod remote_sync {
 /// A test needs the hosts; `Err` says why it is not built in.
 type TestFn = Result<fn(&Hosts), &'static str>;
 
-#[cfg(lox_remote_sync_ready)]
 const INDEX_SEMAPHORE: TestFn = Ok(remote_sync::index_semaphore_across_hosts);
-#[cfg(not(lox_remote_sync_ready))]
-const INDEX_SEMAPHORE: TestFn = Err(
-    "built without `--cfg lox_remote_sync_ready` (sync handles in process job arguments are not in lox yet)",
-);
 
 fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
     e.downcast_ref::<String>()
