@@ -1,6 +1,10 @@
 //! Process pools: per-job overhead for trivial jobs, and 200 jobs of ~1 ms of
 //! CPU work on 2 worker processes against serial.
 //!
+//! Also the round trip of a shared lock: acquire+release, inside a worker, of
+//! a `lox::Lock` / `IndexSemaphore` whose broker is in the parent, beside the
+//! same on a lock of the worker's own.
+//!
 //! `cargo bench --bench process`. The bench binary is also the worker, so
 //! `main` calls `lox::init()` first.
 //! Python lox's figures for the same workload: `benches/python/process_bench.py`.
@@ -105,7 +109,72 @@ fn cpu_bound(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, overhead, cpu_bound);
+/// `n` uncontended acquire+release of `lock` in this (worker) process; the
+/// time they took, in ns (the clock runs inside the worker).
+fn lock_loop((lock, n): (lox::Lock, u64)) -> u64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        drop(black_box(lock.acquire()));
+    }
+    t.elapsed().as_nanos() as u64
+}
+
+fn semaphore_loop((sem, n): (lox::IndexSemaphore, u64)) -> u64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        drop(black_box(sem.acquire()));
+    }
+    t.elapsed().as_nanos() as u64
+}
+
+/// The same on a lock made in the worker: no round trip.
+fn local_lock_loop(n: u64) -> u64 {
+    let lock = lox::Lock::new(());
+    let t = Instant::now();
+    for _ in 0..n {
+        drop(black_box(lock.acquire()));
+    }
+    t.elapsed().as_nanos() as u64
+}
+
+fn shared_lock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shared_lock_round_trip");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let lock = lox::Lock::new(());
+    let pool = lox::process(1, lock_loop);
+    pool.scatter((lock.clone(), 10));
+    pool.gather();
+    g.bench_function("lox::Lock_from_worker", |b| {
+        b.iter_custom(|iters| {
+            pool.scatter((lock.clone(), iters));
+            Duration::from_nanos(pool.gather()[0])
+        })
+    });
+    let sem = lox::IndexSemaphore::new(2);
+    let pool = lox::process(1, semaphore_loop);
+    pool.scatter((sem.clone(), 10));
+    pool.gather();
+    g.bench_function("lox::IndexSemaphore_from_worker", |b| {
+        b.iter_custom(|iters| {
+            pool.scatter((sem.clone(), iters));
+            Duration::from_nanos(pool.gather()[0])
+        })
+    });
+    let pool = lox::process(1, local_lock_loop);
+    pool.scatter(10);
+    pool.gather();
+    g.bench_function("worker_local_lox::Lock", |b| {
+        b.iter_custom(|iters| {
+            pool.scatter(iters);
+            Duration::from_nanos(pool.gather()[0])
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, overhead, cpu_bound, shared_lock);
 
 fn main() {
     lox::init(); // a worker serves jobs here and exits

@@ -206,18 +206,21 @@ impl Peer {
             Ok(e) => e,
             Err(why) => return self.refuse(req, why),
         };
-        if wait == Wait::Try {
-            return match entry.try_grant(op) {
-                Ok(Some((index, guard))) => self.granted(req, id, op, index, guard, false),
-                Ok(None) => self.answer(
+        // Free (and, for the FIFO brokers, nobody waiting): granted here, no
+        // trip through the runtime thread. A `try_` refuses on the spot.
+        match entry.try_grant(op) {
+            Ok(Some((index, guard))) => return self.granted(req, id, op, index, guard, false),
+            Ok(None) if wait == Wait::Try => {
+                return self.answer(
                     &Answer::Refused {
                         req,
                         why: Refusal::Timeout,
                     },
                     &[],
-                ),
-                Err(why) => self.refuse(req, why),
-            };
+                )
+            }
+            Ok(None) => {}
+            Err(why) => return self.refuse(req, why),
         }
         let fut = match entry.grant(op) {
             Ok(f) => f,
