@@ -180,7 +180,9 @@ impl<T> Lock<T> {
 
     /// Acquire through the parent's broker (`wait` bounds the wait there).
     #[cold]
-    fn acquire_remote(&self, remote: Remote, wait: Wait) -> Option<LockGuard<T>> {
+    #[inline(never)]
+    fn acquire_remote(&self, wait: Wait) -> Option<LockGuard<T>> {
+        let remote = self.inner.remote?;
         remote.acquire(Op::Lock, wait)?;
         // The parent granted it to this process: the local mirror is free
         // but for a moment (a guard of this process is still between its
@@ -197,9 +199,9 @@ impl<T> Lock<T> {
     /// assert_eq!(&*lock.acquire(), "ab");
     /// ```
     pub fn acquire(&self) -> LockGuard<T> {
-        if let Some(r) = self.inner.remote {
+        if self.inner.remote.is_some() {
             return self
-                .acquire_remote(r, Wait::Forever)
+                .acquire_remote(Wait::Forever)
                 .expect("lox: an acquire without deadline was refused");
         }
         let _ = broker::acquire(&self.inner.raw, (), None);
@@ -218,8 +220,8 @@ impl<T> Lock<T> {
     /// assert!(lock.acquire_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
-        if let Some(r) = self.inner.remote {
-            return self.acquire_remote(r, wait_for(timeout)).ok_or(Timeout);
+        if self.inner.remote.is_some() {
+            return self.acquire_remote(wait_for(timeout)).ok_or(Timeout);
         }
         broker::acquire(&self.inner.raw, (), deadline(timeout))?;
         Ok(LockGuard::new(self))
@@ -235,8 +237,8 @@ impl<T> Lock<T> {
     /// assert!(lock.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<T>> {
-        if let Some(r) = self.inner.remote {
-            return self.acquire_remote(r, Wait::Try);
+        if self.inner.remote.is_some() {
+            return self.acquire_remote(Wait::Try);
         }
         broker::try_acquire(&self.inner.raw, ())?;
         Some(LockGuard::new(self))
@@ -381,16 +383,29 @@ impl<T> DerefMut for LockGuard<T> {
     }
 }
 
-impl<T> Drop for LockGuard<T> {
-    fn drop(&mut self) {
+impl<T> LockGuard<T> {
+    /// Release a lock of the parent's: the local mirror first (so the
+    /// parent's next grant to this process finds it free), then the parent.
+    #[cold]
+    #[inline(never)]
+    fn release_remote(&self) -> bool {
         // Read before the release, which may free the lock.
         let remote = self.inner().remote;
         let orphaned = self.inner().raw.release(0);
         if let Some(r) = remote {
-            // Locally released first: the parent's next grant to this
-            // process finds the mirror free.
             r.release(Op::Lock, 0);
         }
+        orphaned
+    }
+}
+
+impl<T> Drop for LockGuard<T> {
+    fn drop(&mut self) {
+        let orphaned = if self.inner().remote.is_some() {
+            self.release_remote()
+        } else {
+            self.inner().raw.release(0)
+        };
         if orphaned {
             // SAFETY: the release reported the broker orphaned, and we were
             // the lock's only holder until it; this guard drops once.

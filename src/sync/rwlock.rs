@@ -95,14 +95,15 @@ unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
 }
 
 /// Give access `a` back; the last guard out of an orphaned lock frees it.
-fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
-    // SAFETY: called once per guard, from its `drop`; read before the
-    // release, which may free the lock.
-    let inner = unsafe { inner_of(ptr) };
+/// Release a lock of the parent's: locally first, then the parent (as for
+/// `Lock`); returns the local release's orphan flag.
+#[cold]
+#[inline(never)]
+fn release_remote<T>(inner: &RwInner<T>, a: Access) -> bool {
+    // Read before the release, which may free the lock.
     let remote = inner.remote;
     let orphaned = inner.raw.release(a);
     if let Some(r) = remote {
-        // Locally released first, as for `Lock`.
         r.release(
             if a == Access::Read {
                 Op::Read
@@ -112,6 +113,17 @@ fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
             0,
         );
     }
+    orphaned
+}
+
+fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
+    // SAFETY: called once per guard, from its `drop`.
+    let inner = unsafe { inner_of(ptr) };
+    let orphaned = if inner.remote.is_some() {
+        release_remote(inner, a)
+    } else {
+        inner.raw.release(a)
+    };
     if orphaned {
         // SAFETY: the release reported the broker orphaned and we were the
         // last one inside; each guard releases once.
@@ -190,7 +202,9 @@ impl<T> RWLock<T> {
 
     /// Acquire through the parent's broker; the local mirror follows.
     #[cold]
-    fn acquire_remote(&self, remote: Remote, a: Access, wait: Wait) -> Option<()> {
+    #[inline(never)]
+    fn acquire_remote(&self, a: Access, wait: Wait) -> Option<()> {
+        let remote = self.inner.remote?;
         let op = if a == Access::Read {
             Op::Read
         } else {
@@ -209,8 +223,8 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.read().len(), 1);
     /// ```
     pub fn read(&self) -> ReadGuard<T> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Read, Wait::Forever)
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Read, Wait::Forever)
                 .expect("lox: a read without deadline was refused");
             return ReadGuard::new(self);
         }
@@ -226,8 +240,8 @@ impl<T> RWLock<T> {
     /// assert_eq!(*l.read(), 2);
     /// ```
     pub fn write(&self) -> WriteGuard<T> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Write, Wait::Forever)
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Write, Wait::Forever)
                 .expect("lox: a write without deadline was refused");
             return WriteGuard::new(self);
         }
@@ -246,8 +260,8 @@ impl<T> RWLock<T> {
     /// assert!(l.read_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn read_timeout(&self, timeout: Duration) -> Result<ReadGuard<T>, Timeout> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Read, wait_for(timeout))
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Read, wait_for(timeout))
                 .ok_or(Timeout)?;
             return Ok(ReadGuard::new(self));
         }
@@ -266,8 +280,8 @@ impl<T> RWLock<T> {
     /// assert!(l.write_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn write_timeout(&self, timeout: Duration) -> Result<WriteGuard<T>, Timeout> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Write, wait_for(timeout))
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Write, wait_for(timeout))
                 .ok_or(Timeout)?;
             return Ok(WriteGuard::new(self));
         }
@@ -285,8 +299,8 @@ impl<T> RWLock<T> {
     /// assert!(l.try_read().is_some());
     /// ```
     pub fn try_read(&self) -> Option<ReadGuard<T>> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Read, Wait::Try)?;
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Read, Wait::Try)?;
             return Some(ReadGuard::new(self));
         }
         broker::try_acquire(&self.inner.raw, Access::Read)?;
@@ -304,8 +318,8 @@ impl<T> RWLock<T> {
     /// assert!(l.try_write().is_some());
     /// ```
     pub fn try_write(&self) -> Option<WriteGuard<T>> {
-        if let Some(r) = self.inner.remote {
-            self.acquire_remote(r, Access::Write, Wait::Try)?;
+        if self.inner.remote.is_some() {
+            self.acquire_remote(Access::Write, Wait::Try)?;
             return Some(WriteGuard::new(self));
         }
         broker::try_acquire(&self.inner.raw, Access::Write)?;
