@@ -76,6 +76,7 @@ fn fail(what: &str) -> ! {
 
 impl Client {
     fn send(&self, request: &Request, payload: &[u8]) {
+        super::worker::start_reader();
         let mut buf = Vec::with_capacity(32 + payload.len());
         frame::begin(&mut buf);
         if let Err(e) = frame::push(&mut buf, &Up::Share(request.clone())) {

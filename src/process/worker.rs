@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
@@ -163,27 +164,51 @@ fn serve() -> Result<(), String> {
         .unwrap_or(usize::MAX)
         .max(1024);
 
-    // From here two threads use the channel: this one runs jobs and writes
-    // their results; a reader thread takes every frame off the input, so
-    // that the answers to a running job's lock requests reach it (see
-    // `client`). Results and requests share one writer lock.
+    // Results and the requests of shared handles share one writer lock.
+    // Frames are read by this thread between jobs, until a shared handle
+    // first sends a request: from then on a reader thread takes every frame
+    // off the input (a running job may be waiting for an answer) and passes
+    // jobs on through a channel. Pools that share nothing never pay for the
+    // extra thread.
     let writer: &'static Mutex<File> = Box::leak(Box::new(Mutex::new(wr)));
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, Option<String>>>();
+    let input: &'static Input = Box::leak(Box::new(Input {
+        rd: Mutex::new(rd),
+        max,
+        threaded: AtomicBool::new(false),
+        jobs: jobs_tx,
+    }));
+    let _ = INPUT.set(input);
     client::install(writer, max);
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, String>>();
-    std::thread::Builder::new()
-        .name("lox-worker-reader".into())
-        .spawn(move || read_loop(rd, max, jobs_tx))
-        .map_err(|e| format!("could not start the reader thread: {e}"))?;
 
     let mut out = Vec::new();
     let mut reply = Vec::new();
+    let mut body = Vec::new();
     loop {
-        let body = match jobs_rx.recv() {
-            Ok(Ok(body)) => body,
-            Ok(Err(why)) => return Err(why),
-            Err(_) => return Ok(()), // the parent closed the channel
+        let from_reader;
+        if input.threaded.load(Ordering::Acquire) {
+            from_reader = match jobs_rx.recv() {
+                Ok(Ok(b)) => b,
+                Ok(Err(Some(why))) => return Err(why),
+                // The parent closed the channel.
+                Ok(Err(None)) | Err(_) => return Ok(()),
+            };
+        } else {
+            match input.next(&mut body, true) {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => continue, // the reader thread took over
+                Ok(None) => continue,        // an answer, routed
+                Err(None) => return Ok(()),
+                Err(Some(why)) => return Err(why),
+            }
+            from_reader = Vec::new();
+        }
+        let frame = if from_reader.is_empty() {
+            &body[..]
+        } else {
+            &from_reader[..]
         };
-        let mut rest = &body[..];
+        let mut rest = frame;
         let (id, entry) = match frame::take::<Down>(&mut rest) {
             Ok(Down::Job { id, entry }) => (id, entry),
             Ok(other) => return Err(format!("unexpected message {other:?}")),
@@ -203,44 +228,92 @@ fn serve() -> Result<(), String> {
     }
 }
 
-/// The reader thread: jobs go to the job loop, answers to the requests of
-/// shared handles go to their waiters.
-fn read_loop(
-    mut rd: BufReader<File>,
+/// The worker's input channel.
+struct Input {
+    rd: Mutex<BufReader<File>>,
     max: usize,
-    jobs: crossbeam_channel::Sender<Result<Vec<u8>, String>>,
-) {
-    let client = client::get().expect("installed before the reader starts");
-    loop {
-        let mut body = Vec::new();
-        match frame::read_frame(&mut rd, max, &mut body) {
+    /// The reader thread runs: only it reads frames.
+    threaded: AtomicBool,
+    jobs: crossbeam_channel::Sender<Result<Vec<u8>, Option<String>>>,
+}
+
+static INPUT: OnceLock<&'static Input> = OnceLock::new();
+
+impl Input {
+    /// Read one frame into `body`: `Ok(Some(true))` a job, `Ok(None)` an
+    /// answer (already routed to its waiter), `Err(None)` the channel
+    /// closed, `Err(Some)` a broken channel. For the job loop
+    /// (`job_loop`), `Ok(Some(false))`: the reader thread has taken over,
+    /// nothing was read (the jobs it read before are in the channel, in
+    /// order).
+    fn next(&self, body: &mut Vec<u8>, job_loop: bool) -> Result<Option<bool>, Option<String>> {
+        let mut rd = self.rd.lock();
+        if job_loop && self.threaded.load(Ordering::Acquire) {
+            return Ok(Some(false));
+        }
+        match frame::read_frame(&mut *rd, self.max, body) {
             Ok(()) => {}
-            Err(FrameError::Closed) => break,
-            Err(e) => {
-                let _ = jobs.send(Err(e.to_string()));
-                break;
-            }
+            Err(FrameError::Closed) => return Err(None),
+            Err(e) => return Err(Some(e.to_string())),
         }
         let mut rest = &body[..];
         match frame::take::<Down>(&mut rest) {
-            Ok(Down::Job { .. }) => {
-                if jobs.send(Ok(body)).is_err() {
+            Ok(Down::Job { .. }) => Ok(Some(true)),
+            Ok(Down::Share(answer)) => {
+                if let Some(c) = client::get() {
+                    c.deliver(answer, rest.to_vec());
+                }
+                Ok(None)
+            }
+            Ok(other) => Err(Some(format!("unexpected message {other:?}"))),
+            Err(e) => Err(Some(e.to_string())),
+        }
+    }
+}
+
+/// A shared handle is about to send its first request: make sure a thread
+/// reads the answers even while the job loop runs a job.
+pub(crate) fn start_reader() {
+    let Some(input) = INPUT.get().copied() else {
+        return;
+    };
+    if input.threaded.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("lox-worker-reader".into())
+        .spawn(move || read_loop(input));
+    if let Err(e) = spawned {
+        eprintln!("lox worker: no reader thread ({e}); exiting");
+        std::process::exit(2);
+    }
+}
+
+/// The reader thread: jobs go to the job loop, answers to the requests of
+/// shared handles go to their waiters. (The job loop may still be inside
+/// its own last read; the lock orders the two.)
+fn read_loop(input: &'static Input) {
+    loop {
+        let mut body = Vec::new();
+        match input.next(&mut body, false) {
+            Ok(Some(_)) => {
+                if input.jobs.send(Ok(body)).is_err() {
                     break;
                 }
             }
-            Ok(Down::Share(answer)) => client.deliver(answer, rest.to_vec()),
-            Ok(other) => {
-                let _ = jobs.send(Err(format!("unexpected message {other:?}")));
-                break;
-            }
-            Err(e) => {
-                let _ = jobs.send(Err(e.to_string()));
+            Ok(None) => {}
+            Err(why) => {
+                // The job loop ends (cleanly when the parent closed the
+                // channel); the sender is static, so it is told.
+                let _ = input.jobs.send(Err(why));
                 break;
             }
         }
     }
     // Waiters learn that no answer will come.
-    client.disconnect();
+    if let Some(c) = client::get() {
+        c.disconnect();
+    }
 }
 
 /// Build a `Done` frame; a result over the cap becomes a protocol error.
