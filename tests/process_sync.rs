@@ -386,6 +386,7 @@ fn async_acquires_in_workers() {
     until("the abandoned waiter left the queue", || {
         lock.waiting() == 1
     });
+    assert!(!waiting.is_done(), "the async waiter waits for the parent");
     drop(held);
     assert_eq!(pool.gather(), vec![1, 0]);
     // Nobody (no ghost of the dropped future) holds it.

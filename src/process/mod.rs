@@ -17,9 +17,19 @@
 //!   second of its parent's death, also mid-job.
 //! - `remote`: the parent side, one manager thread per worker process: launch,
 //!   handshake, pipelined dispatch (two jobs in flight per worker),
+//!   serving the worker's shared-handle requests as they come,
 //!   supervision (worker death, retries, timeouts) and replacement.
 //! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
 //!   as `ssh host`).
+//! - `registry`: the parent's ids of sync handles and announcement peers
+//!   that travel in job arguments (serde), and what a deserialized handle
+//!   becomes: the same primitive here, a remote handle in a worker.
+//! - `client`: the worker's side of shared handles: requests to the parent's
+//!   brokers over the channel, answers routed to their waiters.
+//! - `share`: the parent's side, one `Peer` per worker: serves requests
+//!   without blocking the manager (waits run as the brokers' own async
+//!   acquires on lox's runtime), holds the worker's guards and releases them
+//!   when the worker dies.
 //! - `pool`: [`process`](crate::process()) and the [`Process`] handle, on the collector that
 //!   thread pools use too (numbering, reorder, gathers).
 //!

@@ -5,6 +5,11 @@
 //! `ssh` and batch launchers that do not forward the environment). `init()`
 //! at the top of `main` sees the marker, serves jobs on stdin/stdout until
 //! stdin closes, and exits; without the marker it returns at once.
+//!
+//! The job loop reads its frames itself until a shared handle (a lock passed
+//! in a job's arguments, see `client`) first sends a request; from then on a
+//! reader thread reads every frame, so that answers reach a job that waits
+//! for them, and passes jobs on in order.
 
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -185,14 +190,13 @@ fn serve() -> Result<(), String> {
     let mut reply = Vec::new();
     let mut body = Vec::new();
     loop {
-        let from_reader;
-        if input.threaded.load(Ordering::Acquire) {
-            from_reader = match jobs_rx.recv() {
+        let from_reader = if input.threaded.load(Ordering::Acquire) {
+            match jobs_rx.recv() {
                 Ok(Ok(b)) => b,
                 Ok(Err(Some(why))) => return Err(why),
                 // The parent closed the channel.
                 Ok(Err(None)) | Err(_) => return Ok(()),
-            };
+            }
         } else {
             match input.next(&mut body, true) {
                 Ok(Some(true)) => {}
@@ -201,8 +205,8 @@ fn serve() -> Result<(), String> {
                 Err(None) => return Ok(()),
                 Err(Some(why)) => return Err(why),
             }
-            from_reader = Vec::new();
-        }
+            Vec::new()
+        };
         let frame = if from_reader.is_empty() {
             &body[..]
         } else {

@@ -65,6 +65,11 @@ impl<T> Orphan for LockInner<T> {
 /// high; use [`QLock`](crate::QLock) for strict arrival order. A waiter that
 /// times out (or whose async acquire is dropped) leaves the queue at once.
 ///
+/// `Lock<()>` can be passed to [`process`](crate::process()) jobs (it is
+/// serde `Serialize + Deserialize`): in the worker process, the handle
+/// acquires the one lock in the parent, and a worker that dies holding it
+/// releases it. A lock carrying data stays in its process.
+///
 /// ```
 /// use std::time::Duration;
 ///

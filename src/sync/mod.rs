@@ -14,6 +14,12 @@
 //! the `model` unit tests run the very same code under the shuttle model
 //! checker.
 //!
+//! Process workers: `Lock<()>`, `QLock<()>`, `RWLock<()>`, `IndexSemaphore`
+//! and `LightSwitch` are serde `Serialize + Deserialize` (see `shared`). In a
+//! process job's arguments they reach a worker as remote handles: every
+//! acquire there is granted by the one broker in the parent (over the
+//! worker's channel), and a worker that dies releases what it held.
+//!
 //! Handles are `Arc`s. The guards of `Lock`, `QLock` and `RWLock` hold no
 //! reference count of their own (that keeps an uncontended acquire+release at
 //! two atomic operations): the lock being held keeps the allocation alive.
