@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures::future::Either;
 
 use super::lock::{deadline, wait_for, Lock, LockGuard};
+use super::shared::Place;
 use crate::process::client::Remote;
 use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
@@ -127,12 +128,8 @@ pub struct LightSwitch {
     src: Src,
 }
 
-/// Where the switch is: here, or (in a process worker) in the parent.
-#[derive(Clone)]
-enum Src {
-    Local(Arc<SwitchInner>),
-    Remote(Remote),
-}
+/// Where it lives: here, or (in a process worker) in the parent.
+type Src = Place<SwitchInner>;
 
 impl fmt::Debug for LightSwitch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,26 +176,17 @@ impl LightSwitch {
 
     /// The parent's switch this handle stands for, in a process worker.
     pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        match self.src {
-            Src::Remote(r) => Some(r),
-            Src::Local(_) => None,
-        }
+        self.src.remote_ref()
     }
 
-    /// Where it lives (0 for a remote one): names it in the registry.
+    /// Names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        match &self.src {
-            Src::Local(inner) => Arc::as_ptr(inner) as usize,
-            Src::Remote(_) => 0,
-        }
+        self.src.addr()
     }
 
-    /// Nothing but this handle refers to it (guards hold one too).
+    /// Nothing but this handle refers to it.
     pub(crate) fn unused(&self) -> bool {
-        match &self.src {
-            Src::Local(inner) => Arc::strong_count(inner) == 1,
-            Src::Remote(_) => false,
-        }
+        self.src.unused()
     }
 
     fn remote_acquire(r: Remote, wait: Wait) -> Option<LightSwitchGuard> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::broker::{self, Acquire, Broker};
 use super::lock::{deadline, wait_for};
 use super::platform::Real;
+use super::shared::Place;
 use super::slots::RawSlots;
 use crate::process::client::Remote;
 use crate::process::message::{Op, Query, Wait};
@@ -52,12 +53,8 @@ pub struct IndexSemaphore {
     src: Src,
 }
 
-/// Where the slots are: here, or (in a process worker) in the parent.
-#[derive(Clone)]
-enum Src {
-    Local(Arc<RawSlots<Real>>),
-    Remote(Remote),
-}
+/// Where it lives: here, or (in a process worker) in the parent.
+type Src = Place<RawSlots<Real>>;
 
 impl fmt::Debug for IndexSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -103,27 +100,17 @@ impl IndexSemaphore {
 
     /// The parent's semaphore this handle stands for, in a process worker.
     pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        match self.src {
-            Src::Remote(r) => Some(r),
-            Src::Local(_) => None,
-        }
+        self.src.remote_ref()
     }
 
-    /// Where the broker lives (0 for a remote one): names it in the registry.
+    /// Names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        match &self.src {
-            Src::Local(raw) => Arc::as_ptr(raw) as usize,
-            Src::Remote(_) => 0,
-        }
+        self.src.addr()
     }
 
-    /// Nothing but this handle refers to the semaphore (guards hold one
-    /// too, so nobody holds a slot either).
+    /// Nothing but this handle refers to it.
     pub(crate) fn unused(&self) -> bool {
-        match &self.src {
-            Src::Local(raw) => Arc::strong_count(raw) == 1,
-            Src::Remote(_) => false,
-        }
+        self.src.unused()
     }
 
     fn remote_acquire(&self, r: Remote, wait: Wait) -> Option<IndexGuard> {

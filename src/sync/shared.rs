@@ -55,6 +55,48 @@ pub(crate) fn from_wire<'de, D: Deserializer<'de>, E: Served, H>(
     }
 }
 
+/// Where a primitive whose guards hold an `Arc` lives (`IndexSemaphore`,
+/// `LightSwitch`): here, or in the parent process (in a worker).
+pub(crate) enum Place<S> {
+    Local(Arc<S>),
+    Remote(Remote),
+}
+
+impl<S> Clone for Place<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Place::Local(s) => Place::Local(s.clone()),
+            Place::Remote(r) => Place::Remote(*r),
+        }
+    }
+}
+
+impl<S> Place<S> {
+    /// The parent's primitive this handle stands for, in a process worker.
+    pub(crate) fn remote_ref(&self) -> Option<Remote> {
+        match self {
+            Place::Remote(r) => Some(*r),
+            Place::Local(_) => None,
+        }
+    }
+
+    /// Where it lives (0 for a remote one): names it in the registry.
+    pub(crate) fn addr(&self) -> usize {
+        match self {
+            Place::Local(s) => Arc::as_ptr(s) as usize,
+            Place::Remote(_) => 0,
+        }
+    }
+
+    /// Nothing but this handle refers to it (its guards hold one too).
+    pub(crate) fn unused(&self) -> bool {
+        match self {
+            Place::Local(s) => Arc::strong_count(s) == 1,
+            Place::Remote(_) => false,
+        }
+    }
+}
+
 fn held<G: Send + 'static>(g: G) -> Held {
     Box::new(g)
 }
