@@ -134,7 +134,10 @@ fn registry() -> &'static Mutex<Registry> {
         Mutex::new(Registry {
             entries: HashMap::new(),
             by_addr: HashMap::new(),
-            next: 1,
+            // Ids of different processes do not meet: a handle forwarded by
+            // a worker to its own workers names nothing in the worker's
+            // registry (refused), rather than another primitive there.
+            next: (origin() & !0xffff_ffff) | 1,
             sweep_at: 64,
         })
     })
@@ -232,7 +235,7 @@ pub(crate) fn register(
                 reg.sweep();
             }
             let id = reg.next;
-            reg.next += 1;
+            reg.next = reg.next.wrapping_add(1);
             reg.entries.insert(id, make());
             reg.by_addr.insert((addr, kind), id);
             id
@@ -260,7 +263,7 @@ pub(crate) fn register_new(kind: Kind, entry: Arc<dyn Served>) -> Wire {
         reg.sweep();
     }
     let id = reg.next;
-    reg.next += 1;
+    reg.next = reg.next.wrapping_add(1);
     reg.entries.insert(id, entry);
     Wire {
         origin: origin(),
