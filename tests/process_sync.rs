@@ -57,6 +57,41 @@ fn bump((lock, path, n): (Lock, String, u64)) -> u64 {
     std::process::id() as u64
 }
 
+/// Many threads of one worker hammer the parent's lock: blocking, try and
+/// timeout acquires, and async ones of which some are abandoned midway.
+fn hammer((lock, path, threads, n): (Lock, String, u64, u64)) -> u64 {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (lock, path) = (lock.clone(), path.clone());
+            std::thread::spawn(move || {
+                let mut done = 0;
+                for i in 0..n {
+                    let guard = match (t + i) % 4 {
+                        0 => Some(lock.acquire()),
+                        1 => lock.try_acquire(),
+                        2 => lock.acquire_timeout(Duration::from_millis(1)).ok(),
+                        _ => futures::executor::block_on(async {
+                            // Give up on one acquire, then wait for another.
+                            let mut first = Box::pin(lock.acquire_async());
+                            let _ = futures::poll!(&mut first);
+                            drop(first);
+                            Some(lock.acquire_async().await)
+                        }),
+                    };
+                    if let Some(_g) = guard {
+                        let path = Path::new(&path);
+                        let v = read_counter(path);
+                        std::fs::write(path, format!("{}", v + 1)).unwrap();
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
 /// The GPU job: hold a slot ~15 ms; report (slot, start, end).
 fn gpu((gpus, job): (IndexSemaphore, u64)) -> (u64, usize, u64, u64) {
     let g = gpus.acquire();
@@ -196,6 +231,42 @@ fn lock_excludes_across_workers() {
     assert_eq!(read_counter(&path), 6 * 40 + 40, "an increment was lost");
     let distinct: std::collections::BTreeSet<_> = pids.into_iter().collect();
     assert!(distinct.len() >= 2, "the jobs ran in more than one worker");
+    assert!(!lock.is_locked());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Stress: 2 workers x 4 threads and 2 parent threads on one lock, with
+/// every kind of acquire; the counter must equal the grants reported.
+fn stress_many_threads_many_processes() {
+    let dir = tmpdir("stress");
+    let path = dir.join("counter");
+    let lock = Lock::new(());
+    let pool = lox::process(2, hammer);
+    for _ in 0..4 {
+        pool.scatter((lock.clone(), path.display().to_string(), 4, 60));
+    }
+    let parent: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, path) = (lock.clone(), path.clone());
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let _g = lock.acquire();
+                    let v = read_counter(&path);
+                    std::fs::write(&path, format!("{}", v + 1)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in parent {
+        t.join().unwrap();
+    }
+    let granted: u64 = pool.gather().iter().sum();
+    assert!(
+        granted >= 4 * 4 * 30,
+        "the blocking half always gets in: {granted}"
+    );
+    assert_eq!(read_counter(&path), granted + 400, "an increment was lost");
+    until("every worker request settled", || lock.waiting() == 0);
     assert!(!lock.is_locked());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -407,6 +478,10 @@ fn main() {
     lox::init();
     let tests: &[(&str, fn())] = &[
         ("lock_excludes_across_workers", lock_excludes_across_workers),
+        (
+            "stress_many_threads_many_processes",
+            stress_many_threads_many_processes,
+        ),
         (
             "semaphore_indices_across_workers",
             semaphore_indices_across_workers,
