@@ -211,6 +211,76 @@ fn give_back(lock: Lock) -> Lock {
     lock
 }
 
+/// Leave a thread behind that takes the lock once `go` exists, after the
+/// job has returned.
+fn leave_thread((lock, dir): (Lock, String)) -> u64 {
+    std::thread::spawn(move || {
+        let dir = Path::new(&dir);
+        while !dir.join("go").exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _g = lock.acquire();
+        std::fs::write(dir.join("got"), b"yes").unwrap();
+    });
+    1
+}
+
+/// Subscribe a peer and wait on it forever (killed by the pool's timeout).
+fn wait_forever(peer: Announcement<u64>) -> u64 {
+    let mine = peer.subscribe().unwrap();
+    mine.get()
+}
+
+/// Subscribe a peer and hand it to the parent.
+fn subscribe_and_return(peer: Announcement<u64>) -> Announcement<u64> {
+    peer.subscribe().unwrap()
+}
+
+/// An async acquire does nothing until polled.
+fn lazy_async(lock: Lock) -> bool {
+    let unpolled = lock.acquire_async();
+    let free = lock.try_acquire().is_some();
+    drop(unpolled);
+    free
+}
+
+/// Start and abandon `n` async gets while the parent puts `n` items; then
+/// collect all `n`: an item taken for an abandoned get must come back.
+fn abandon_gets((peer, n): (Announcement<u64>, u64)) -> u64 {
+    futures::executor::block_on(async {
+        for _ in 0..n {
+            let mut get = Box::pin(peer.get_async());
+            let _ = futures::poll!(&mut get);
+        }
+    });
+    (0..n)
+        .map(|_| peer.get_timeout(PATIENCE).expect("every item arrives"))
+        .sum()
+}
+
+/// Abandon a get that the parent has already answered: the item crosses
+/// the withdrawal and must come back to the peer's queue.
+fn crossing((peer, dir): (Announcement<u64>, String)) -> u64 {
+    let dir = Path::new(&dir);
+    futures::executor::block_on(async {
+        let mut get = Box::pin(peer.get_async());
+        assert!(futures::poll!(&mut get).is_pending()); // the request is out
+        peer.put(0); // tells the parent (after the request, same channel)
+        while !dir.join("put").exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Let the answer arrive (it then waits, unclaimed, in the future).
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    peer.get_timeout(PATIENCE).expect("the item came back")
+}
+
+/// Report this process's id, then wait for one item.
+fn stuck(peer: Announcement<Vec<u8>>) -> usize {
+    peer.put(std::process::id().to_le_bytes().to_vec());
+    peer.get().len()
+}
+
 // ---- tests ----
 
 fn lock_excludes_across_workers() {
@@ -310,6 +380,9 @@ fn qlock_fifo_across_workers() {
         });
     }
     drop(held);
+    // Handed to the first waiter at the release: a newcomer cannot barge in
+    // (a plain Lock would let it, while the woken waiter is on its way).
+    assert!(q.try_acquire().is_none(), "a newcomer passed the queue");
     assert_eq!(pool.gather(), vec![0, 1, 2, 3]);
     let order = std::fs::read_to_string(&path).unwrap();
     assert_eq!(order.trim(), "0 1 2 3", "granted in arrival order");
@@ -474,6 +547,110 @@ fn handles_come_back_as_the_same_lock() {
     assert!(lock.try_acquire().is_none());
 }
 
+fn idle_worker_threads_are_served() {
+    let dir = tmpdir("idle");
+    let lock = Lock::new(());
+    let pool = lox::process(1, leave_thread);
+    pool.scatter((lock.clone(), dir.display().to_string()));
+    assert_eq!(pool.gather(), vec![1]);
+    // The job is over; its thread asks for the lock now.
+    std::fs::write(dir.join("go"), b"").unwrap();
+    until("the left-behind thread got the lock", || {
+        dir.join("got").exists()
+    });
+    until("and released it", || !lock.is_locked());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn dead_workers_peers_leave_the_group() {
+    let group = Announcement::<u64>::new();
+    let pool = lox::process(1, wait_forever).job_timeout(Duration::from_millis(500));
+    pool.scatter(group.subscribe().unwrap());
+    let out = pool.try_gather();
+    assert!(matches!(out[0], Err(TaskError::TimedOut(_))), "{out:?}");
+    // Its own peer (waiting in a get when it died) and the job's are gone.
+    until("the dead worker's peers left", || group.subscribers() == 1);
+}
+
+fn a_subscribed_peer_can_be_returned() {
+    let group = Announcement::<u64>::new();
+    let pool = lox::process(1, subscribe_and_return);
+    pool.scatter(group.subscribe().unwrap());
+    let mine = pool.gather().pop().unwrap();
+    group.put(42);
+    assert_eq!(mine.get_timeout(PATIENCE), Ok(42));
+    assert_eq!(group.subscribers(), 2, "the parent's and the returned one");
+}
+
+fn async_acquires_are_lazy_in_workers() {
+    let lock = Lock::new(());
+    let pool = lox::process(1, lazy_async);
+    pool.scatter(lock.clone());
+    assert_eq!(pool.gather(), vec![true]);
+    assert!(!lock.is_locked());
+    assert_eq!(lock.waiting(), 0);
+}
+
+fn abandoned_gets_lose_no_item() {
+    let news = Announcement::<u64>::new();
+    let pool = lox::process(1, abandon_gets);
+    let n = 200;
+    pool.scatter((news.subscribe().unwrap(), n));
+    for x in 1..=n {
+        news.put(x);
+    }
+    assert_eq!(pool.gather(), vec![n * (n + 1) / 2]);
+}
+
+fn an_item_crossing_a_withdrawal_comes_back() {
+    let dir = tmpdir("crossing");
+    let news = Announcement::<u64>::new();
+    let pool = lox::process(1, crossing);
+    pool.scatter((news.subscribe().unwrap(), dir.display().to_string()));
+    assert_eq!(
+        news.get_timeout(PATIENCE),
+        Ok(0),
+        "the worker's get is pending"
+    );
+    news.put(99); // taken by the pending get...
+    std::fs::write(dir.join("put"), b"").unwrap(); // ...which is then dropped
+    assert_eq!(pool.gather(), vec![99]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn a_stopped_worker_stalls_no_one_else() {
+    let news = Announcement::<Vec<u8>>::new();
+    let slow = lox::process(1, stuck);
+    slow.scatter(news.subscribe().unwrap());
+    let pid = news.get_timeout(PATIENCE).expect("the worker's pid");
+    let pid = u32::from_le_bytes(pid.try_into().unwrap()) as libc::pid_t;
+    // SAFETY: a signal to our own worker process.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // An item far bigger than its pipe: its delivery blocks until it runs.
+    news.put(vec![7; 4 << 20]);
+    // Meanwhile locks work for everyone else.
+    let lock = Lock::new(());
+    let other = lox::process(1, probe);
+    let held = lock.acquire();
+    let t = other.scatter(lock.clone());
+    until("the other worker's probe", || t.is_done());
+    drop(held);
+    let other2 = lox::process(1, async_job);
+    let held = lock.acquire();
+    let t = other2.scatter((lock.clone(), 0));
+    until("the other worker queued", || lock.waiting() == 1);
+    drop(held);
+    until("the other worker got the lock", || t.is_done());
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(slow.gather(), vec![4 << 20]);
+    assert_eq!(other.gather(), vec![(false, false, true)]);
+}
+
+/// Fail (and end the run) if a test takes longer than this: a hang is a
+/// failure, not a stuck CI.
+const TEST_DEADLINE: Duration = Duration::from_secs(180);
+
 fn main() {
     lox::init();
     let tests: &[(&str, fn())] = &[
@@ -506,6 +683,31 @@ fn main() {
             "handles_come_back_as_the_same_lock",
             handles_come_back_as_the_same_lock,
         ),
+        (
+            "idle_worker_threads_are_served",
+            idle_worker_threads_are_served,
+        ),
+        (
+            "dead_workers_peers_leave_the_group",
+            dead_workers_peers_leave_the_group,
+        ),
+        (
+            "a_subscribed_peer_can_be_returned",
+            a_subscribed_peer_can_be_returned,
+        ),
+        (
+            "async_acquires_are_lazy_in_workers",
+            async_acquires_are_lazy_in_workers,
+        ),
+        ("abandoned_gets_lose_no_item", abandoned_gets_lose_no_item),
+        (
+            "an_item_crossing_a_withdrawal_comes_back",
+            an_item_crossing_a_withdrawal_comes_back,
+        ),
+        (
+            "a_stopped_worker_stalls_no_one_else",
+            a_stopped_worker_stalls_no_one_else,
+        ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
@@ -515,7 +717,19 @@ fn main() {
             continue;
         }
         let t0 = Instant::now();
-        match std::panic::catch_unwind(test) {
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let name_ = name.to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watch.recv_timeout(TEST_DEADLINE)
+            {
+                println!("test {name_} ... FAILED: still running after {TEST_DEADLINE:?}");
+                std::process::exit(1);
+            }
+        });
+        let outcome = std::panic::catch_unwind(test);
+        let _ = done.send(());
+        match outcome {
             Ok(()) => {
                 passed += 1;
                 println!("test {name} ... ok ({:.2?})", t0.elapsed());

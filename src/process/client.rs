@@ -9,9 +9,12 @@
 //! Requests that expect an answer are numbered. A waiter that goes away
 //! before its answer (a dropped async acquire or get) sends `Cancel`; an
 //! answer that still arrives for it is not lost: a grant is released at
-//! once, an announcement item is kept for that peer's next get.
+//! once, an announcement item goes back to the front of its peer's queue in
+//! the parent (`Unget`). The reader thread never writes itself (it could
+//! block on the writer lock while the parent waits for it to read): those
+//! messages are sent from a short-lived thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
 use std::io::Write;
@@ -46,8 +49,6 @@ pub(crate) struct Client {
     max_frame: usize,
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, Waiting>>,
-    /// Announcement items that arrived for a get that had gone: per peer id.
-    leftovers: Mutex<HashMap<u64, VecDeque<Vec<u8>>>>,
 }
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
@@ -64,7 +65,6 @@ pub(crate) fn install(writer: &'static Mutex<File>, max_frame: usize) {
         max_frame,
         next: AtomicU64::new(1),
         waiting: Mutex::new(HashMap::new()),
-        leftovers: Mutex::new(HashMap::new()),
     });
 }
 
@@ -76,21 +76,28 @@ fn fail(what: &str) -> ! {
 
 impl Client {
     fn send(&self, request: &Request, payload: &[u8]) {
+        if let Err(e) = self.try_send(request, payload) {
+            fail(&e);
+        }
+    }
+
+    /// Send without panicking (from `Drop`s: a guard dropped while a panic
+    /// unwinds must not panic again).
+    fn try_send(&self, request: &Request, payload: &[u8]) -> Result<(), String> {
         super::worker::start_reader();
         let mut buf = Vec::with_capacity(32 + payload.len());
         frame::begin(&mut buf);
-        if let Err(e) = frame::push(&mut buf, &Up::Share(request.clone())) {
-            fail(&format!("could not encode a request to the parent: {e}"));
-        }
+        frame::push(&mut buf, &Up::Share(request.clone()))
+            .map_err(|e| format!("could not encode a request to the parent: {e}"))?;
         buf.extend_from_slice(payload);
-        if let Err(e) = frame::finish(&mut buf, self.max_frame) {
-            fail(&format!("a request to the parent is too big: {e}"));
-        }
+        frame::finish(&mut buf, self.max_frame)
+            .map_err(|e| format!("a request to the parent is too big: {e}"))?;
         // A failed write means the parent is gone: the watchdog ends this
         // process in a moment; a waiter would never be answered.
-        if let Err(e) = self.writer.lock().write_all(&buf) {
-            fail(&format!("the channel to the parent failed: {e}"));
-        }
+        self.writer
+            .lock()
+            .write_all(&buf)
+            .map_err(|e| format!("the channel to the parent failed: {e}"))
     }
 
     /// Send a request that expects an answer.
@@ -126,7 +133,7 @@ impl Client {
     }
 
     /// The reader thread got an answer: hand it to its waiter.
-    pub(crate) fn deliver(&self, answer: Answer, payload: Vec<u8>) {
+    pub(crate) fn deliver(&'static self, answer: Answer, payload: Vec<u8>) {
         let req = answer.req();
         let Some(w) = self.waiting.lock().remove(&req) else {
             log::warn!("lox worker: an answer to no request ({answer:?})");
@@ -143,32 +150,26 @@ impl Client {
         }
     }
 
-    /// An answer nobody waits for: give a grant back, keep an item.
-    fn unclaimed(&self, id: u64, op: Option<Op>, answer: Answer, payload: Vec<u8>) {
-        match answer {
-            Answer::Granted { index, .. } => {
-                if let Some(op) = op {
-                    self.send(&Request::Release { id, op, index }, &[]);
-                }
-            }
-            Answer::Item { .. } => self
-                .leftovers
-                .lock()
-                .entry(id)
-                .or_default()
-                .push_back(payload),
-            Answer::Refused { .. } | Answer::Value { .. } => {}
+    /// An answer nobody waits for: give a grant back, an item too.
+    fn unclaimed(&'static self, id: u64, op: Option<Op>, answer: Answer, payload: Vec<u8>) {
+        let request = match answer {
+            Answer::Granted { index, .. } => match op {
+                Some(op) => Request::Release { id, op, index },
+                None => return,
+            },
+            Answer::Item { .. } => Request::Unget { id },
+            Answer::Refused { .. } | Answer::Value { .. } => return,
+        };
+        // Not on the caller's thread: it may be the reader (see the module
+        // docs). Rare: only answers that crossed a withdrawal get here.
+        let spawned = std::thread::Builder::new()
+            .name("lox-give-back".into())
+            .spawn(move || {
+                let _ = self.try_send(&request, &payload);
+            });
+        if let Err(e) = spawned {
+            eprintln!("lox worker: could not give back an answer nobody took ({e})");
         }
-    }
-
-    fn leftover(&self, id: u64) -> Option<Vec<u8>> {
-        let mut l = self.leftovers.lock();
-        let q = l.get_mut(&id)?;
-        let item = q.pop_front();
-        if q.is_empty() {
-            l.remove(&id);
-        }
-        item
     }
 
     /// Every waiter learns that the parent is gone (the channel closed).
@@ -226,7 +227,9 @@ impl Drop for Pending {
         match withdrawn {
             // Not answered yet: withdraw it in the parent; its one answer
             // is settled by the reader when it comes.
-            true => c.send(&Request::Cancel { req: self.req }, &[]),
+            true => {
+                let _ = c.try_send(&Request::Cancel { req: self.req }, &[]);
+            }
             // Answered (or being answered): whatever arrived must not be lost.
             false => {
                 if let Ok(Some((answer, payload))) = rx.try_recv() {
@@ -289,21 +292,23 @@ impl Remote {
     }
 
     /// Async acquire: resolves with the grant's index.
+    /// The request goes out at the first poll, as futures do.
     pub(crate) fn acquire_async(&self, op: Op) -> impl Future<Output = u64> + Send + 'static {
-        let pending = self.acquire_request(op, Wait::Forever);
+        let this = *self;
         async move {
-            match Self::granted(pending.await) {
+            match Self::granted(this.acquire_request(op, Wait::Forever).await) {
                 Some(index) => index,
                 None => fail("an acquire without deadline was refused"),
             }
         }
     }
 
+    /// From a guard's `Drop`: never panics (a parent that is gone has
+    /// released everything anyway).
     pub(crate) fn release(&self, op: Op, index: u64) {
-        // No client (the process is exiting): nothing to tell.
         if let Some(c) = get() {
             let id = self.id();
-            c.send(&Request::Release { id, op, index }, &[]);
+            let _ = c.try_send(&Request::Release { id, op, index }, &[]);
         }
     }
 
@@ -342,18 +347,12 @@ impl Remote {
 
     /// Announcement get: the encoded item, or `None` when `wait` ran out.
     pub(crate) fn get(&self, wait: Wait) -> Option<Vec<u8>> {
-        if let Some(item) = client().leftover(self.id()) {
-            return Some(item);
-        }
         Self::item(self.get_request(wait).wait())
     }
 
     pub(crate) fn get_async(&self) -> impl Future<Output = Vec<u8>> + Send + 'static {
         let this = *self;
         async move {
-            if let Some(item) = client().leftover(this.id()) {
-                return item;
-            }
             match Self::item(this.get_request(Wait::Forever).await) {
                 Some(item) => item,
                 None => fail("a get without deadline was refused"),
@@ -384,7 +383,7 @@ impl Remote {
     /// A peer this worker subscribed is dropped.
     pub(crate) fn unsubscribe(&self) {
         if let Some(c) = get() {
-            c.send(&Request::Unsubscribe { id: self.id() }, &[]);
+            let _ = c.try_send(&Request::Unsubscribe { id: self.id() }, &[]);
         }
     }
 

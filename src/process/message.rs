@@ -115,6 +115,10 @@ pub(crate) enum Request {
     /// A peer this worker subscribed is dropped: it leaves the group; no
     /// answer.
     Unsubscribe { id: u64 },
+    /// An announcement item that reached the worker for a get that had gone
+    /// away, given back (it follows) to the front of the peer's queue; no
+    /// answer.
+    Unget { id: u64 },
 }
 
 /// Why a request was not granted.

@@ -303,7 +303,7 @@ where
                         key,
                         frame,
                         attempts: 0,
-                        _pins: pins,
+                        pins,
                     });
                     if sh.spawned.load(Ordering::Relaxed) < sh.n_workers {
                         self.spawn_manager();

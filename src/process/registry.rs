@@ -51,6 +51,9 @@ pub(crate) struct Wire {
     pub(crate) kind: Kind,
 }
 
+/// A primitive just registered: its wire and its entry.
+pub(crate) type Registered = (Wire, Arc<dyn Served>);
+
 /// A grant the parent holds on a worker's behalf: the real guard, released
 /// when the worker releases, or when the worker dies.
 pub(crate) type Held = Box<dyn Send>;
@@ -89,8 +92,9 @@ pub(crate) trait Served: Any + Send + Sync {
     fn unget(&self, _item: Vec<u8>) -> Result<(), String> {
         Err(format!("a {:?} has no get", self.kind()))
     }
-    /// Announcement: a new peer, registered; `None` once finalized.
-    fn subscribe(&self) -> Result<Option<Wire>, String> {
+    /// Announcement: a new peer, registered (its wire and the entry);
+    /// `None` once finalized.
+    fn subscribe(&self) -> Result<Option<Registered>, String> {
         Err(format!("a {:?} has no subscribe", self.kind()))
     }
     /// Announcement: finalize.
@@ -123,6 +127,8 @@ struct Registry {
     /// keeps its id while it is registered. The sub-id tells apart the peers
     /// of one announcement group; it is 0 for the others.
     by_addr: HashMap<((usize, u64), Kind), u64>,
+    /// id → its key in `by_addr`.
+    addr_of: HashMap<u64, ((usize, u64), Kind)>,
     next: u64,
     /// Sweep when `entries` reaches this size.
     sweep_at: usize,
@@ -134,6 +140,7 @@ fn registry() -> &'static Mutex<Registry> {
         Mutex::new(Registry {
             entries: HashMap::new(),
             by_addr: HashMap::new(),
+            addr_of: HashMap::new(),
             // Ids of different processes do not meet: a handle forwarded by
             // a worker to its own workers names nothing in the worker's
             // registry (refused), rather than another primitive there.
@@ -148,21 +155,49 @@ impl Registry {
         Arc::strong_count(entry) == 1 && entry.unused()
     }
 
+    fn insert(&mut self, key: Option<((usize, u64), Kind)>, entry: Arc<dyn Served>) -> u64 {
+        if self.entries.len() >= self.sweep_at {
+            self.sweep();
+        }
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.entries.insert(id, entry);
+        if let Some(key) = key {
+            self.by_addr.insert(key, id);
+            self.addr_of.insert(id, key);
+        }
+        id
+    }
+
+    /// Take `id` out; the caller drops the entry (after the lock, or under
+    /// it: dropping a primitive's handle never calls back into here).
+    fn remove(&mut self, id: u64) -> Option<Arc<dyn Served>> {
+        if let Some(key) = self.addr_of.remove(&id) {
+            self.by_addr.remove(&key);
+        }
+        self.entries.remove(&id)
+    }
+
+    /// Remove `id` if nothing but the registry uses it.
+    fn remove_if_unused(&mut self, id: u64) -> Option<Arc<dyn Served>> {
+        if self.entries.get(&id).is_some_and(Self::removable) {
+            self.remove(id)
+        } else {
+            None
+        }
+    }
+
     fn sweep(&mut self) {
-        let mut gone = Vec::new();
-        self.entries.retain(|_, e| {
-            if Self::removable(e) {
-                gone.push(e.clone());
-                false
-            } else {
-                true
-            }
-        });
-        let live: std::collections::HashSet<u64> = self.entries.keys().copied().collect();
-        self.by_addr.retain(|_, id| live.contains(id));
+        let gone: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| Self::removable(e))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            drop(self.remove(id));
+        }
         self.sweep_at = (self.entries.len() * 2).max(64);
-        // `gone` drops here, under the registry lock: dropping a handle never
-        // calls back into the registry.
     }
 }
 
@@ -174,41 +209,34 @@ thread_local! {
 /// Keeps a registry entry alive while a job that carries it is queued or
 /// running.
 pub(crate) struct Pin {
-    entry: Arc<dyn Served>,
+    entry: Option<Arc<dyn Served>>,
     id: u64,
 }
 
 impl Drop for Pin {
     fn drop(&mut self) {
-        // The registry's reference and ours: maybe the last use.
-        if Arc::strong_count(&self.entry) == 2 && self.entry.unused() {
-            release(self.id, 2);
-        }
+        // Pins let go one at a time, under the lock: the last one out sees
+        // nothing but the registry's reference left.
+        let mut reg = registry().lock();
+        drop(self.entry.take());
+        let gone = reg.remove_if_unused(self.id);
+        drop(reg);
+        drop(gone);
     }
 }
 
-/// Drop the entry `id` if nothing uses it but the registry and `others`
-/// references of the caller's (which it drops next).
-fn release(id: u64, others: usize) {
-    let mut reg = registry().lock();
-    let Registry {
-        entries, by_addr, ..
-    } = &mut *reg;
-    if let Some(e) = entries.get(&id) {
-        if Arc::strong_count(e) <= others && e.unused() {
-            let e = entries.remove(&id);
-            by_addr.retain(|_, v| *v != id);
-            drop(e);
-        }
-    }
+/// Something that kept `id` in use (a waiter, a grant) is gone: drop the
+/// entry now if nothing else uses it.
+pub(crate) fn recheck(id: u64) {
+    let gone = registry().lock().remove_if_unused(id);
+    drop(gone);
 }
 
-/// A worker let go of `entry` (an announcement peer it had subscribed):
-/// drop the entry now if nothing else uses it.
-pub(crate) fn let_go(id: u64, entry: Arc<dyn Served>) {
-    if Arc::strong_count(&entry) == 2 && entry.unused() {
-        release(id, 2);
-    }
+/// Drop the entry `id` whatever uses it (a peer its worker subscribed and
+/// let go of, or whose worker died: no one else was given its id).
+pub(crate) fn remove(id: u64) {
+    let gone = registry().lock().remove(id);
+    drop(gone);
 }
 
 /// Run `f` (which encodes a job's arguments) and return the pins of every
@@ -230,22 +258,16 @@ pub(crate) fn register(
     let mut reg = registry().lock();
     let id = match reg.by_addr.get(&(addr, kind)) {
         Some(&id) => id,
-        None => {
-            if reg.entries.len() >= reg.sweep_at {
-                reg.sweep();
-            }
-            let id = reg.next;
-            reg.next = reg.next.wrapping_add(1);
-            reg.entries.insert(id, make());
-            reg.by_addr.insert((addr, kind), id);
-            id
-        }
+        None => reg.insert(Some((addr, kind)), make()),
     };
     let entry = reg.entries[&id].clone();
     drop(reg);
     PINS.with(|p| {
         if let Some(pins) = p.borrow_mut().as_mut() {
-            pins.push(Pin { entry, id });
+            pins.push(Pin {
+                entry: Some(entry),
+                id,
+            });
         }
     });
     Wire {
@@ -256,20 +278,20 @@ pub(crate) fn register(
 }
 
 /// Enter a primitive that has no handle of the user yet (a peer subscribed
-/// by a worker); returns its wire.
-pub(crate) fn register_new(kind: Kind, entry: Arc<dyn Served>) -> Wire {
+/// by a worker); returns its wire and a reference taken under the lock (so
+/// that no sweep can drop it before the caller holds it).
+pub(crate) fn register_new(kind: Kind, entry: Arc<dyn Served>) -> Registered {
     let mut reg = registry().lock();
-    if reg.entries.len() >= reg.sweep_at {
-        reg.sweep();
-    }
-    let id = reg.next;
-    reg.next = reg.next.wrapping_add(1);
-    reg.entries.insert(id, entry);
-    Wire {
-        origin: origin(),
-        id,
-        kind,
-    }
+    let id = reg.insert(None, entry.clone());
+    drop(reg);
+    (
+        Wire {
+            origin: origin(),
+            id,
+            kind,
+        },
+        entry,
+    )
 }
 
 /// The entry under `id`.

@@ -82,7 +82,7 @@ pub(crate) struct Job {
     /// Times it was re-sent after its worker died.
     pub(crate) attempts: usize,
     /// Shared primitives in its arguments stay registered while it lives.
-    pub(crate) _pins: Vec<super::registry::Pin>,
+    pub(crate) pins: Vec<super::registry::Pin>,
 }
 
 /// Settings the builders change; read by managers per launch and per job.
@@ -486,6 +486,11 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         }
                     }
                 }
+                if !job.pins.is_empty() {
+                    if let Some(c) = conn.as_ref() {
+                        c.peer.mark_used();
+                    }
+                }
                 batch.extend_from_slice(&job.frame);
                 if !inflight.is_empty() {
                     ahead += job.frame.len();
@@ -556,6 +561,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                         next.started = Some(now);
                     }
                     self.deposit(key, outcome);
+                    // The result is decoded: peers the worker dropped before
+                    // it may go (one of them may have come back in it).
+                    c.peer.after_result();
                 }
                 Reply::Done { id, .. } => {
                     let why = format!("worker {} answered job {id} while running job {key}", c.pid);
@@ -598,6 +606,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     // The channel closed: the worker is exiting. Give a
                     // launcher in between (ssh, srun) a moment to pass on
                     // the worker's own exit status before it is killed.
+                    c.peer.close(); // its locks are free while we wait
                     c.await_exit(EXIT_GRACE);
                     self.replace(
                         &mut conn,
@@ -651,10 +660,14 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 return None;
             }
             let c = conn.as_mut().expect("watched above");
-            if let Err(why) = c.serve_idle(config.max_frame, body) {
-                let status = c.reap(&self.control, true);
-                log::warn!("lox: idle worker {} {status}: {why}", c.pid);
-                *conn = None;
+            match c.serve_idle(config.max_frame, body) {
+                // No job is running, so no result can bring a peer back.
+                Ok(()) => c.peer.after_result(),
+                Err(why) => {
+                    let status = c.reap(&self.control, true);
+                    log::warn!("lox: idle worker {} {status}: {why}", c.pid);
+                    *conn = None;
+                }
             }
         }
     }

@@ -40,6 +40,10 @@ struct State {
     /// Announcement peers the worker subscribed: kept registered until it
     /// drops them (or dies).
     owned: HashMap<u64, Arc<dyn Served>>,
+    /// Peers the worker dropped: unregistered after the next job result,
+    /// which may carry one of them back to the parent (a job that returns
+    /// the peer it subscribed drops its own value before the result goes).
+    dropped: Vec<u64>,
 }
 
 /// One worker process's shared-handle traffic.
@@ -47,6 +51,11 @@ pub(crate) struct Peer {
     writer: Arc<Mutex<ChildStdin>>,
     max_frame: usize,
     state: Mutex<State>,
+    /// Answers made on lox's runtime thread go through this queue to a
+    /// writer thread: the runtime thread never blocks on a worker's pipe (a
+    /// stopped worker, or one far away, must not stall every lock of the
+    /// process). Started with the first such answer.
+    outbox: Mutex<Option<crossbeam_channel::Sender<Vec<u8>>>>,
 }
 
 impl Peer {
@@ -55,7 +64,23 @@ impl Peer {
             writer,
             max_frame,
             state: Mutex::new(State::default()),
+            outbox: Mutex::new(None),
         })
+    }
+
+    /// A job carrying shared handles goes to this worker: watch its channel
+    /// from now on, also while it has no job (a thread of the job may ask
+    /// for a lock after the job returned).
+    pub(crate) fn mark_used(&self) {
+        self.state.lock().used = true;
+    }
+
+    /// A job result was read: the peers the worker dropped before it can go.
+    pub(crate) fn after_result(&self) {
+        let dropped = std::mem::take(&mut self.state.lock().dropped);
+        for id in dropped {
+            registry::remove(id);
+        }
     }
 
     /// The worker has sent shared-handle requests: its manager keeps
@@ -67,18 +92,18 @@ impl Peer {
     /// The worker is gone: withdraw its waiting requests, release every grant
     /// it held.
     pub(crate) fn close(&self) {
-        let (waiting, held, owned) = {
+        let (waiting, held, owned, dropped) = {
             let mut s = self.state.lock();
             s.closed = true;
             (
                 std::mem::take(&mut s.waiting),
                 std::mem::take(&mut s.held),
                 std::mem::take(&mut s.owned),
+                std::mem::take(&mut s.dropped),
             )
         };
-        for (id, entry) in owned {
-            registry::let_go(id, entry);
-        }
+        // Withdrawn now; each waiting task then drops its acquire (leaving
+        // the broker's queue) and rechecks its entry (`wait_then`).
         for abort in waiting.into_values() {
             abort.abort();
         }
@@ -86,27 +111,76 @@ impl Peer {
         if n > 0 {
             log::warn!("lox: a worker died holding {n} grant(s) of shared locks; released them");
         }
+        let ids: Vec<u64> = held.keys().map(|k| k.0).collect();
         drop(held); // releases, outside the state lock
+        for id in ids {
+            registry::recheck(id);
+        }
+        // Nobody else was given the ids of the peers it subscribed.
+        for id in owned.into_keys() {
+            registry::remove(id);
+        }
+        for id in dropped {
+            registry::remove(id);
+        }
+        *self.outbox.lock() = None; // its writer thread ends
     }
 
-    fn answer(&self, answer: &Answer, payload: &[u8]) {
+    /// The frame of an answer (an item over the frame cap becomes a
+    /// refusal that says so).
+    fn frame_of(&self, answer: &Answer, payload: &[u8]) -> Vec<u8> {
         let mut buf = Vec::with_capacity(32 + payload.len());
         frame::begin(&mut buf);
-        if frame::push(&mut buf, &Down::Share(answer.clone())).is_err() {
-            return; // a short header always encodes
-        }
+        frame::push(&mut buf, &Down::Share(answer.clone())).expect("a short header always encodes");
         buf.extend_from_slice(payload);
         if let Err(e) = frame::finish(&mut buf, self.max_frame) {
-            // Only an item can be this big: tell the worker instead.
             let why = Refusal::Invalid(format!("the announcement item could not be sent: {e}"));
             let refused = Answer::Refused {
                 req: answer.req(),
                 why,
             };
-            return self.answer(&refused, &[]);
+            return self.frame_of(&refused, &[]);
         }
+        buf
+    }
+
+    /// Answer from the manager thread (which may block on the pipe).
+    fn answer(&self, answer: &Answer, payload: &[u8]) {
+        let buf = self.frame_of(answer, payload);
         // A failed write: the worker is gone, its manager sees it and closes us.
         let _ = self.writer.lock().write_all(&buf);
+    }
+
+    /// Answer from lox's runtime thread: queued for the writer thread.
+    fn answer_later(&self, answer: &Answer, payload: &[u8]) {
+        let buf = self.frame_of(answer, payload);
+        let mut outbox = self.outbox.lock();
+        if outbox.is_none() {
+            if self.state.lock().closed {
+                return;
+            }
+            let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+            let writer = self.writer.clone();
+            let spawned = std::thread::Builder::new()
+                .name("lox-answers".into())
+                .spawn(move || {
+                    for buf in rx {
+                        if writer.lock().write_all(&buf).is_err() {
+                            break; // the worker is gone
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("lox: no writer thread for a worker's answers ({e}); writing inline");
+                drop(outbox);
+                let _ = self.writer.lock().write_all(&buf);
+                return;
+            }
+            *outbox = Some(tx);
+        }
+        if let Some(tx) = outbox.as_ref() {
+            let _ = tx.send(buf);
+        }
     }
 
     fn refuse(&self, req: u64, why: String) {
@@ -136,7 +210,10 @@ impl Peer {
                     guard
                 };
                 match guard {
-                    Some(g) => drop(g),
+                    Some(g) => {
+                        drop(g);
+                        registry::recheck(id);
+                    }
                     None => log::warn!("lox: a worker released {op:?} of {id} it did not hold"),
                 }
             }
@@ -166,10 +243,8 @@ impl Peer {
             }
             Request::Get { req, id, wait } => self.get(req, id, wait),
             Request::Subscribe { req, id } => match lookup(id).and_then(|e| e.subscribe()) {
-                Ok(Some(wire)) => {
-                    if let Some(entry) = registry::lookup(wire.id) {
-                        self.state.lock().owned.insert(wire.id, entry);
-                    }
+                Ok(Some((wire, entry))) => {
+                    self.state.lock().owned.insert(wire.id, entry);
                     self.answer(
                         &Answer::Value {
                             req,
@@ -188,11 +263,12 @@ impl Peer {
                 Err(why) => self.refuse(req, why),
             },
             Request::Unsubscribe { id } => {
-                let entry = self.state.lock().owned.remove(&id);
-                if let Some(entry) = entry {
-                    registry::let_go(id, entry);
+                let mut s = self.state.lock();
+                if s.owned.remove(&id).is_some() {
+                    s.dropped.push(id);
                 }
             }
+            Request::Unget { id } => self.requeue(id, payload.to_vec()),
             Request::Finalize { id } => {
                 if let Err(why) = lookup(id).and_then(|e| e.finalize()) {
                     log::warn!("lox: a worker's finalize was dropped: {why}");
@@ -228,7 +304,7 @@ impl Peer {
         };
         drop(entry);
         let peer = self.clone();
-        self.wait_then(req, wait, fut, move |grant| match grant {
+        self.wait_then(req, id, wait, fut, move |grant| match grant {
             Some((index, guard)) => peer.granted(req, id, op, index, guard, true),
             None => peer.timed_out(req),
         });
@@ -258,10 +334,10 @@ impl Peer {
         };
         drop(entry);
         let peer = self.clone();
-        self.wait_then(req, wait, fut, move |item| match item {
+        self.wait_then(req, id, wait, fut, move |item| match item {
             Some(item) => {
                 if peer.finish(req) {
-                    peer.answer(&Answer::Item { req }, &item);
+                    peer.answer_later(&Answer::Item { req }, &item);
                 } else {
                     // Withdrawn, or the worker is gone: not lost, back to
                     // the front of the peer's queue.
@@ -277,6 +353,7 @@ impl Peer {
     fn wait_then<T: Send + 'static>(
         self: &Arc<Self>,
         req: u64,
+        id: u64,
         wait: Wait,
         fut: futures::future::BoxFuture<'static, T>,
         done: impl FnOnce(Option<T>) + Send + 'static,
@@ -304,6 +381,8 @@ impl Peer {
             if let Ok(out) = out {
                 done(out);
             }
+            // The acquire (and its handle) is gone: maybe the last use.
+            registry::recheck(id);
         };
         crate::runtime::arbiter().spawn(task);
     }
@@ -316,7 +395,7 @@ impl Peer {
 
     fn timed_out(&self, req: u64) {
         if self.finish(req) {
-            self.answer(
+            self.answer_later(
                 &Answer::Refused {
                     req,
                     why: Refusal::Timeout,
@@ -337,7 +416,12 @@ impl Peer {
             }
             s.held.entry((id, op, index)).or_default().push(guard);
         }
-        self.answer(&Answer::Granted { req, index }, &[]);
+        let answer = Answer::Granted { req, index };
+        if waited {
+            self.answer_later(&answer, &[]); // on the runtime thread
+        } else {
+            self.answer(&answer, &[]);
+        }
     }
 
     /// An announcement item popped for a get that went away: give it back

@@ -120,6 +120,12 @@ impl<T: Clone + Send + 'static> Default for Announcement<T> {
 
 impl<T: Clone + Send + 'static> fmt::Debug for Announcement<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.remote {
+            return f
+                .debug_struct("Announcement")
+                .field("remote", &p.remote.wire.id)
+                .finish();
+        }
         f.debug_struct("Announcement")
             .field("peer", &self.id)
             .field("subscribers", &self.subscribers())

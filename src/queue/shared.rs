@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::announcement::RemotePeer;
 use super::Announcement;
 use crate::process::message::Query;
-use crate::process::registry::{self, Kind, Served, Wire};
+use crate::process::registry::{self, Kind, Registered, Served};
 use crate::sync::shared::{from_wire, to_wire};
 
 fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, String> {
@@ -74,7 +74,7 @@ where
         self.0.unget(decode::<T>(&item)?);
         Ok(())
     }
-    fn subscribe(&self) -> Result<Option<Wire>, String> {
+    fn subscribe(&self) -> Result<Option<Registered>, String> {
         let Ok(peer) = self.0.subscribe() else {
             return Ok(None);
         };

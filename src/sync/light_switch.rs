@@ -133,6 +133,12 @@ type Src = Place<SwitchInner>;
 
 impl fmt::Debug for LightSwitch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Src::Remote(r) = &self.src {
+            return f
+                .debug_struct("LightSwitch")
+                .field("remote", &r.wire.id)
+                .finish();
+        }
         f.debug_struct("LightSwitch")
             .field("count", &self.count())
             .finish_non_exhaustive()

@@ -122,6 +122,10 @@ impl<T: Default> Default for Lock<T> {
 
 impl<T> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A remote handle's counters are in the parent: no round trip here.
+        if let Some(r) = self.inner.remote {
+            return f.debug_struct("Lock").field("remote", &r.wire.id).finish();
+        }
         f.debug_struct("Lock")
             .field("locked", &self.is_locked())
             .finish_non_exhaustive()

@@ -57,6 +57,9 @@ impl<T: Default> Default for QLock<T> {
 
 impl<T> fmt::Debug for QLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(r) = self.lock.remote_ref() {
+            return f.debug_struct("QLock").field("remote", &r.wire.id).finish();
+        }
         f.debug_struct("QLock")
             .field("locked", &self.is_locked())
             .field("waiting", &self.waiting())

@@ -139,6 +139,12 @@ impl<T: Default> Default for RWLock<T> {
 
 impl<T> fmt::Debug for RWLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(r) = self.inner.remote {
+            return f
+                .debug_struct("RWLock")
+                .field("remote", &r.wire.id)
+                .finish();
+        }
         f.debug_struct("RWLock")
             .field("readers", &self.readers())
             .field("write_locked", &self.is_write_locked())

@@ -59,10 +59,13 @@ type Src = Place<RawSlots<Real>>;
 impl fmt::Debug for IndexSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("IndexSemaphore");
-        if let Src::Local(raw) = &self.src {
-            d.field("slots", &raw.slots());
-        }
-        d.field("available", &self.available()).finish()
+        match &self.src {
+            Src::Local(raw) => d
+                .field("slots", &raw.slots())
+                .field("available", &raw.available()),
+            Src::Remote(r) => d.field("remote", &r.wire.id),
+        };
+        d.finish()
     }
 }
 
