@@ -247,15 +247,20 @@ fn lazy_async(lock: Lock) -> bool {
 /// Start and abandon `n` async gets while the parent puts `n` items; then
 /// collect all `n`: an item taken for an abandoned get must come back.
 fn abandon_gets((peer, n): (Announcement<u64>, u64)) -> u64 {
+    // A get that is answered by its first poll keeps its item.
+    let (mut sum, mut got) = (0, 0);
     futures::executor::block_on(async {
         for _ in 0..n {
             let mut get = Box::pin(peer.get_async());
-            let _ = futures::poll!(&mut get);
+            if let std::task::Poll::Ready(x) = futures::poll!(&mut get) {
+                sum += x;
+                got += 1;
+            }
         }
     });
-    (0..n)
+    sum + (got..n)
         .map(|_| peer.get_timeout(PATIENCE).expect("every item arrives"))
-        .sum()
+        .sum::<u64>()
 }
 
 /// Abandon a get that the parent has already answered: the item crosses
@@ -273,6 +278,33 @@ fn crossing((peer, dir): (Announcement<u64>, String)) -> u64 {
         std::thread::sleep(Duration::from_millis(100));
     });
     peer.get_timeout(PATIENCE).expect("the item came back")
+}
+
+/// Subscribe a peer, start and abandon a get on it, return it.
+fn subscribe_abandon_return(peer: Announcement<u64>) -> Announcement<u64> {
+    let mine = peer.subscribe().unwrap();
+    futures::executor::block_on(async {
+        let mut get = Box::pin(mine.get_async());
+        let _ = futures::poll!(&mut get);
+    });
+    mine
+}
+
+/// Subscribe a peer, let an item cross a withdrawn get on it, return it:
+/// the item must be in the peer the parent gets back.
+fn crossing_return((peer, dir): (Announcement<u64>, String)) -> Announcement<u64> {
+    let dir = Path::new(&dir);
+    let mine = peer.subscribe().unwrap();
+    futures::executor::block_on(async {
+        let mut get = Box::pin(mine.get_async());
+        assert!(futures::poll!(&mut get).is_pending());
+        mine.put(0); // to the parent, after the get request
+        while !dir.join("put").exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    mine
 }
 
 /// Report this process's id, then wait for one item.
@@ -618,6 +650,39 @@ fn an_item_crossing_a_withdrawal_comes_back() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn returned_peers_survive_abandoned_gets() {
+    let group = Announcement::<u64>::new();
+    let pool = lox::process(1, subscribe_abandon_return);
+    for _ in 0..100 {
+        pool.scatter(group.subscribe().unwrap());
+    }
+    let peers = pool.gather(); // each must decode: still registered
+    assert_eq!(peers.len(), 100);
+    group.put(5);
+    for p in &peers {
+        assert_eq!(p.get_timeout(PATIENCE), Ok(5));
+    }
+}
+
+fn an_item_crossing_into_a_returned_peer_stays() {
+    for round in 0..3 {
+        let dir = tmpdir(&format!("crossret{round}"));
+        let news = Announcement::<u64>::new();
+        let pool = lox::process(1, crossing_return);
+        pool.scatter((news.subscribe().unwrap(), dir.display().to_string()));
+        assert_eq!(
+            news.get_timeout(PATIENCE),
+            Ok(0),
+            "the worker's get is pending"
+        );
+        news.put(99);
+        std::fs::write(dir.join("put"), b"").unwrap();
+        let mine = pool.gather().pop().unwrap();
+        assert_eq!(mine.get_timeout(PATIENCE), Ok(99), "round {round}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 fn a_stopped_worker_stalls_no_one_else() {
     let news = Announcement::<Vec<u8>>::new();
     let slow = lox::process(1, stuck);
@@ -703,6 +768,14 @@ fn main() {
         (
             "an_item_crossing_a_withdrawal_comes_back",
             an_item_crossing_a_withdrawal_comes_back,
+        ),
+        (
+            "returned_peers_survive_abandoned_gets",
+            returned_peers_survive_abandoned_gets,
+        ),
+        (
+            "an_item_crossing_into_a_returned_peer_stays",
+            an_item_crossing_into_a_returned_peer_stays,
         ),
         (
             "a_stopped_worker_stalls_no_one_else",

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::frame;
 use super::message::{Answer, Op, Query, Refusal, Request, Up, Wait};
@@ -34,6 +34,8 @@ use super::registry::Wire;
 pub(crate) type Reply = (Answer, Vec<u8>);
 
 struct Waiting {
+    /// Withdrawn by its `Pending` (counted in `unsettled`).
+    withdrawn: bool,
     /// `None` once the waiter went away: the answer (every request gets
     /// exactly one, a `Cancel` still pending in the parent gets `Refused`)
     /// is then settled by the reader.
@@ -49,7 +51,18 @@ pub(crate) struct Client {
     max_frame: usize,
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, Waiting>>,
+    /// Withdrawn requests whose answer has not been settled yet, and
+    /// give-backs not yet sent: the job loop sends a job's result only once
+    /// this is zero, so that everything a job gave back reaches the parent
+    /// before its result does.
+    unsettled: Mutex<usize>,
+    settled: Condvar,
+    /// Give-backs, sent in order by one thread (the reader must not write).
+    givebacks: OnceLock<crossbeam_channel::Sender<GiveBack>>,
 }
+
+/// A give-back: the request and its payload.
+type GiveBack = (Request, Vec<u8>);
 
 static CLIENT: OnceLock<Client> = OnceLock::new();
 
@@ -65,6 +78,9 @@ pub(crate) fn install(writer: &'static Mutex<File>, max_frame: usize) {
         max_frame,
         next: AtomicU64::new(1),
         waiting: Mutex::new(HashMap::new()),
+        unsettled: Mutex::new(0),
+        settled: Condvar::new(),
+        givebacks: OnceLock::new(),
     });
 }
 
@@ -117,6 +133,7 @@ impl Client {
         self.waiting.lock().insert(
             req,
             Waiting {
+                withdrawn: false,
                 tx: Some(tx),
                 id,
                 op,
@@ -135,18 +152,43 @@ impl Client {
     /// The reader thread got an answer: hand it to its waiter.
     pub(crate) fn deliver(&'static self, answer: Answer, payload: Vec<u8>) {
         let req = answer.req();
-        let Some(w) = self.waiting.lock().remove(&req) else {
+        // The answer is handed over under the lock: a `Pending` dropped at
+        // the same moment either finds its entry (and withdraws it) or finds
+        // the answer in its channel, never neither.
+        let mut waiting = self.waiting.lock();
+        let Some(w) = waiting.remove(&req) else {
+            drop(waiting);
             log::warn!("lox worker: an answer to no request ({answer:?})");
             return;
         };
         let (id, op) = (w.id, w.op);
-        match w.tx {
-            Some(tx) => {
-                if let Err((answer, payload)) = tx.send((answer, payload)) {
-                    self.unclaimed(id, op, answer, payload);
-                }
-            }
-            None => self.unclaimed(id, op, answer, payload),
+        let unclaimed = match w.tx {
+            Some(tx) => tx.send((answer, payload)).err(),
+            None => Some((answer, payload)),
+        };
+        drop(waiting);
+        if let Some((answer, payload)) = unclaimed {
+            self.unclaimed(id, op, answer, payload);
+        }
+        if w.withdrawn {
+            self.settle(1);
+        }
+    }
+
+    fn settle(&self, n: usize) {
+        let mut u = self.unsettled.lock();
+        *u -= n;
+        if *u == 0 {
+            self.settled.notify_all();
+        }
+    }
+
+    /// Block until every withdrawal and give-back is settled (see
+    /// `unsettled`); bounded by a round trip to the parent.
+    pub(crate) fn wait_settled(&self) {
+        let mut u = self.unsettled.lock();
+        while *u > 0 {
+            self.settled.wait(&mut u);
         }
     }
 
@@ -162,19 +204,34 @@ impl Client {
         };
         // Not on the caller's thread: it may be the reader (see the module
         // docs). Rare: only answers that crossed a withdrawal get here.
-        let spawned = std::thread::Builder::new()
-            .name("lox-give-back".into())
-            .spawn(move || {
-                let _ = self.try_send(&request, &payload);
-            });
-        if let Err(e) = spawned {
-            eprintln!("lox worker: could not give back an answer nobody took ({e})");
-        }
+        *self.unsettled.lock() += 1;
+        let tx = self.givebacks.get_or_init(|| {
+            let (tx, rx) = crossbeam_channel::unbounded::<GiveBack>();
+            let spawned = std::thread::Builder::new()
+                .name("lox-give-back".into())
+                .spawn(move || {
+                    for (request, payload) in rx {
+                        let _ = self.try_send(&request, &payload);
+                        self.settle(1);
+                    }
+                });
+            if let Err(e) = spawned {
+                // Without it a give-back would never be sent: nothing to do
+                // but stop (the parent then frees what this worker held).
+                eprintln!("lox worker: no give-back thread ({e}); exiting");
+                std::process::exit(2);
+            }
+            tx
+        });
+        let _ = tx.send((request, payload));
     }
 
-    /// Every waiter learns that the parent is gone (the channel closed).
+    /// Every waiter learns that the parent is gone (the channel closed);
+    /// nothing is left to settle.
     pub(crate) fn disconnect(&self) {
         self.waiting.lock().clear();
+        *self.unsettled.lock() = 0;
+        self.settled.notify_all();
     }
 }
 
@@ -221,7 +278,15 @@ impl Drop for Pending {
         let Some(mut rx) = self.rx.take() else { return };
         let c = self.client;
         let withdrawn = match c.waiting.lock().get_mut(&self.req) {
-            Some(w) => w.tx.take().is_some(),
+            Some(w) => {
+                let taken = w.tx.take().is_some();
+                if taken {
+                    // Settled when its answer comes (see `deliver`).
+                    *c.unsettled.lock() += 1;
+                    w.withdrawn = true;
+                }
+                taken
+            }
             None => false,
         };
         match withdrawn {
@@ -232,11 +297,11 @@ impl Drop for Pending {
             }
             // Answered (or being answered): whatever arrived must not be lost.
             false => {
+                // `deliver` put the answer in the channel before it let go
+                // of the entry: it is there.
                 if let Ok(Some((answer, payload))) = rx.try_recv() {
                     c.unclaimed(self.id, self.op, answer, payload);
                 }
-                // Otherwise the reader's `send` fails once `rx` is dropped
-                // here, and it settles the answer itself.
             }
         }
     }

@@ -560,6 +560,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     if let Some(next) = inflight.front_mut() {
                         next.started = Some(now);
                     }
+                    // Its pins go before its outcome shows: a shared
+                    // primitive only it kept is gone when gather returns.
+                    drop(done);
                     self.deposit(key, outcome);
                     // The result is decoded: peers the worker dropped before
                     // it may go (one of them may have come back in it).

@@ -43,7 +43,7 @@ struct State {
     /// Peers the worker dropped: unregistered after the next job result,
     /// which may carry one of them back to the parent (a job that returns
     /// the peer it subscribed drops its own value before the result goes).
-    dropped: Vec<u64>,
+    dropped: Vec<(u64, Arc<dyn Served>)>,
 }
 
 /// One worker process's shared-handle traffic.
@@ -78,7 +78,8 @@ impl Peer {
     /// A job result was read: the peers the worker dropped before it can go.
     pub(crate) fn after_result(&self) {
         let dropped = std::mem::take(&mut self.state.lock().dropped);
-        for id in dropped {
+        for (id, entry) in dropped {
+            drop(entry);
             registry::remove(id);
         }
     }
@@ -120,7 +121,8 @@ impl Peer {
         for id in owned.into_keys() {
             registry::remove(id);
         }
-        for id in dropped {
+        for (id, entry) in dropped {
+            drop(entry);
             registry::remove(id);
         }
         *self.outbox.lock() = None; // its writer thread ends
@@ -263,9 +265,10 @@ impl Peer {
                 Err(why) => self.refuse(req, why),
             },
             Request::Unsubscribe { id } => {
+                // Kept (held here) until the next result is decoded.
                 let mut s = self.state.lock();
-                if s.owned.remove(&id).is_some() {
-                    s.dropped.push(id);
+                if let Some(entry) = s.owned.remove(&id) {
+                    s.dropped.push((id, entry));
                 }
             }
             Request::Unget { id } => self.requeue(id, payload.to_vec()),
@@ -427,10 +430,9 @@ impl Peer {
     /// An announcement item popped for a get that went away: give it back
     /// to the front of that peer's queue so nothing is lost.
     fn requeue(&self, id: u64, item: Vec<u8>) {
-        if let Ok(entry) = lookup(id) {
-            if let Err(why) = entry.unget(item) {
-                log::warn!("lox: an announcement item was lost: {why}");
-            }
+        match lookup(id).and_then(|entry| entry.unget(item)) {
+            Ok(()) => {}
+            Err(why) => log::warn!("lox: an announcement item given back was dropped: {why}"),
         }
     }
 }

@@ -225,6 +225,13 @@ fn serve() -> Result<(), String> {
         let (tramp, func) = unsafe { entry::resolve(entry) };
         let status = tramp(func, rest, &mut out);
         encode_reply(&mut reply, id, status, &out, max);
+        if input.threaded.load(Ordering::Acquire) {
+            // What the job gave back (a grant or an item that crossed a
+            // withdrawal) reaches the parent before its result.
+            if let Some(c) = client::get() {
+                c.wait_settled();
+            }
+        }
         writer
             .lock()
             .write_all(&reply)
