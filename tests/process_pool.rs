@@ -2,6 +2,8 @@
 //! calls `lox::init()` first, because this executable is also the workers.
 //! Every test asserts values, order and error kinds, never timing.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -692,6 +694,9 @@ fn streaming_and_async() {
     assert!(t.is_done());
 }
 
+/// A test still running after this fails the run (see `common::run_tests`).
+const TEST_DEADLINE: Duration = Duration::from_secs(300);
+
 fn main() {
     lox::init();
     let args: Vec<String> = std::env::args().collect();
@@ -730,38 +735,5 @@ fn main() {
         ("inline_modes", inline_modes),
         ("streaming_and_async", streaming_and_async),
     ];
-    // `cargo test -- NAME` filters like the default harness.
-    let filters: Vec<&String> = args
-        .iter()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let (mut passed, mut failed) = (0, 0);
-    let started = Instant::now();
-    for (name, test) in tests {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let t0 = Instant::now();
-        match std::panic::catch_unwind(test) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.2?})", t0.elapsed());
-            }
-            Err(e) => {
-                failed += 1;
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                println!("test {name} ... FAILED: {msg}");
-            }
-        }
-    }
-    println!(
-        "process_pool: {passed} passed, {failed} failed ({:.1?})",
-        started.elapsed()
-    );
-    std::process::exit(if failed > 0 { 1 } else { 0 });
+    common::run_tests("process_pool", tests, TEST_DEADLINE);
 }

@@ -4,6 +4,8 @@
 //! `lox::init()` first. Waits use the brokers' own counters (`waiting()`,
 //! `is_locked()`) with generous deadlines, never sleeps that hope.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -782,44 +784,5 @@ fn main() {
             a_stopped_worker_stalls_no_one_else,
         ),
     ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let t0 = Instant::now();
-        let (done, watch) = std::sync::mpsc::channel::<()>();
-        let name_ = name.to_string();
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                watch.recv_timeout(TEST_DEADLINE)
-            {
-                println!("test {name_} ... FAILED: still running after {TEST_DEADLINE:?}");
-                std::process::exit(1);
-            }
-        });
-        let outcome = std::panic::catch_unwind(test);
-        let _ = done.send(());
-        match outcome {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.2?})", t0.elapsed());
-            }
-            Err(e) => {
-                failed += 1;
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                println!("test {name} ... FAILED: {msg}");
-            }
-        }
-    }
-    println!("process_sync: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    common::run_tests("process_sync", tests, TEST_DEADLINE);
 }

@@ -48,3 +48,46 @@ pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         "<non-string panic>".into()
     }
 }
+
+/// The `main` of a `harness = false` test binary (the process tests, whose
+/// binary is also the workers): runs every test whose name contains one of
+/// the non-flag arguments (all of them without), each under `deadline` (a
+/// hang fails the run rather than stalling CI), prints `test NAME ... ok` or
+/// `FAILED: why`, and exits 1 if any failed.
+pub fn run_tests(binary: &str, tests: &[(&str, fn())], deadline: Duration) -> ! {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let (mut passed, mut failed) = (0, 0);
+    let started = Instant::now();
+    for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let t0 = Instant::now();
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let watched = name.to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(deadline) {
+                println!("test {watched} ... FAILED: still running after {deadline:?}");
+                std::process::exit(1);
+            }
+        });
+        let outcome = std::panic::catch_unwind(test);
+        let _ = done.send(());
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.2?})", t0.elapsed());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED: {}", panic_text(e));
+            }
+        }
+    }
+    println!(
+        "{binary}: {passed} passed, {failed} failed ({:.1?})",
+        started.elapsed()
+    );
+    std::process::exit(if failed > 0 { 1 } else { 0 });
+}
