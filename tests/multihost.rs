@@ -23,6 +23,9 @@
 //! are swept. sshd is started with `PR_SET_PDEATHSIG`, so a killed test run
 //! does not leave it behind.
 
+mod common;
+use common::gone;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -169,17 +172,6 @@ fn netns_pids(ip: &Path, ns: &str) -> Vec<u32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
-}
-
-/// The process is gone (no /proc entry, or a zombie nobody has reaped yet).
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z')),
-    }
 }
 
 fn poll_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {

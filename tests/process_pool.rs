@@ -3,6 +3,7 @@
 //! Every test asserts values, order and error kinds, never timing.
 
 mod common;
+use common::gone;
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -129,17 +130,6 @@ fn copy_of_self(dir: &Path) -> PathBuf {
     let dst = dir.join("worker-copy");
     std::fs::copy(std::env::current_exe().unwrap(), &dst).expect("copy test binary");
     dst
-}
-
-/// The process is gone (no /proc entry, or a zombie nobody has reaped yet).
-fn gone(pid: u64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z')),
-    }
 }
 
 fn wait_gone(pids: &BTreeSet<u64>, within: Duration) {

@@ -38,6 +38,18 @@ pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
     })
 }
 
+/// The process `pid` is gone (no /proc entry, or a zombie nobody has
+/// reaped yet).
+pub fn gone(pid: impl std::fmt::Display) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z')),
+    }
+}
+
 /// The message of a caught panic.
 pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<String>() {
