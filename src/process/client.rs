@@ -12,7 +12,8 @@
 //! once, an announcement item goes back to the front of its peer's queue in
 //! the parent (`Unget`). The reader thread never writes itself (it could
 //! block on the writer lock while the parent waits for it to read): those
-//! messages are sent from a short-lived thread.
+//! give-backs go, in order, through one give-back thread, and the job loop
+//! sends a job's result only once they are out (`wait_settled`).
 
 use std::collections::HashMap;
 use std::fs::File;

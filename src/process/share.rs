@@ -5,8 +5,10 @@
 //! (an acquire or a get) becomes a future on lox's runtime thread, the
 //! broker's own async acquire, so the waiter sits in the broker's queue like
 //! any thread's (FIFO, writer preference and timeouts behave the same).
-//! When it resolves, the answer is written to the worker through the writer
-//! lock the manager uses for jobs.
+//! A free primitive is granted at once, on the manager thread. Answers made
+//! on the runtime thread go to a per-worker writer thread, so the runtime
+//! thread never blocks on a worker's pipe (a stopped or distant worker stalls
+//! no one else); both write under the writer lock the manager uses for jobs.
 //!
 //! The parent holds the real guard of every grant on the worker's behalf.
 //! When the worker dies (its channel closes, it is killed for a timeout, the
