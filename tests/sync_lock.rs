@@ -283,3 +283,43 @@ async fn pending_async_acquire_as_last_handle() {
     drop(g);
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
+
+/// The last handles dropped at the same moment on three threads (two
+/// handles and a pending async acquire holding a third) while a guard is
+/// inside: exactly one drop of the value, after the guard leaves. (Before the
+/// handle count decided by its own 1 -> 0 step, two drops could read the same
+/// count and the last decrement free the value under the guard; ASan in CI
+/// also watches this test.)
+#[test]
+fn last_handles_dropped_at_once_with_a_guard_inside() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Barrier;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(3));
+    for round in 0..10000 {
+        let lock = Lock::new(Tracked(drops.clone()));
+        let guard = lock.acquire();
+        let other = lock.clone();
+        let pending = Box::pin(lock.acquire_async());
+        let (b1, b2) = (barrier.clone(), barrier.clone());
+        let t1 = thread::spawn(move || {
+            b1.wait();
+            drop(other);
+        });
+        let t2 = thread::spawn(move || {
+            b2.wait();
+            drop(pending);
+        });
+        barrier.wait();
+        drop(lock);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            round,
+            "round {round}: the value was dropped under its guard"
+        );
+        drop(guard);
+        assert_eq!(drops.load(Ordering::SeqCst), round + 1, "round {round}");
+    }
+}

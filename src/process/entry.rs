@@ -48,7 +48,13 @@ fn base() -> usize {
 
 /// What a trampoline looks like: function address, encoded arguments, buffer
 /// for the encoded result.
-pub(crate) type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Status;
+///
+/// # Safety
+///
+/// Callable only with the address of a `fn(A) -> R` of this image for the
+/// very `A` and `R` the trampoline was monomorphized with (what `resolve`
+/// returns for an entry made by `entry_of::<A, R>`).
+pub(crate) type Trampoline = unsafe fn(usize, &[u8], &mut Vec<u8>) -> Status;
 
 /// The entry for `f`, or why it cannot travel to another process.
 pub(crate) fn entry_of<A, R>(f: fn(A) -> R) -> Result<Entry, String>
@@ -119,17 +125,23 @@ where
 }
 
 /// The monomorphized trampoline whose offset a job carries.
-fn trampoline<A, R>(func: usize, args: &[u8], out: &mut Vec<u8>) -> Status
+///
+/// # Safety
+///
+/// `func` is the address of a function of type `fn(A) -> R` in this process.
+/// For a job that holds when `func` is `anchor + offset`, where the parent
+/// computed `offset` from a real `fn(A) -> R` in the same `entry_of::<A, R>`
+/// call that chose this very trampoline (so the types agree), and the
+/// handshake proved that this process runs a byte-identical executable (so
+/// the function sits at the same offset here); `entry_of` checked that it
+/// lies in the executable image, which ASLR moves as one block with `anchor`.
+unsafe fn trampoline<A, R>(func: usize, args: &[u8], out: &mut Vec<u8>) -> Status
 where
     A: DeserializeOwned,
     R: Serialize,
 {
-    // SAFETY: `func` is `anchor + offset`, where the parent computed `offset`
-    // from a real `fn(A) -> R` in the same `entry_of::<A, R>` call that chose
-    // this very trampoline (so the types agree), and the handshake proved
-    // that this process runs a byte-identical executable (so the function sits
-    // at the same offset here). `entry_of` checked that it lies in the
-    // executable image, which ASLR moves as one block with `anchor`.
+    // SAFETY: by the contract, `func` is the address of a `fn(A) -> R`, and a
+    // fn pointer has the size and representation of an address.
     let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
     call_encoded(f, args, out)
 }
@@ -139,7 +151,9 @@ where
 /// # Safety
 ///
 /// The caller must have completed the handshake with the parent that sent
-/// `entry`: same protocol version and same executable fingerprint.
+/// `entry`: same protocol version and same executable fingerprint. The
+/// returned trampoline may then be called with the returned address (its
+/// own contract).
 pub(crate) unsafe fn resolve(entry: Entry) -> (Trampoline, usize) {
     let func = base().wrapping_add(entry.func as usize);
     let tramp = base().wrapping_add(entry.tramp as usize);
@@ -164,8 +178,11 @@ mod tests {
         let (t, func) = unsafe { resolve(e) };
         let args = rmp_serde::to_vec(&21u32).unwrap();
         let mut out = Vec::new();
-        assert_eq!(t(func, &args, &mut out), Status::Ok);
+        // SAFETY: `resolve` paired `t` with `func`, the address of `double`.
+        assert_eq!(unsafe { t(func, &args, &mut out) }, Status::Ok);
         assert_eq!(rmp_serde::from_slice::<u32>(&out).unwrap(), 42);
-        assert!(matches!(t(func, b"\xc1", &mut out), Status::Protocol(_)));
+        // SAFETY: as above.
+        let bad = unsafe { t(func, b"\xc1", &mut out) };
+        assert!(matches!(bad, Status::Protocol(_)));
     }
 }

@@ -80,29 +80,40 @@ pub fn init() {
 /// channel) and fd 0 is `/dev/null` (so a job reading stdin cannot steal it).
 fn take_stdio() -> Result<(RawFd, RawFd), String> {
     let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
-    // SAFETY: plain fd syscalls on fds this process owns; F_DUPFD_CLOEXEC makes
-    // new fds (>= 3) that no child of a job inherits.
-    unsafe {
-        let pin = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
-        if pin < 0 {
-            return Err(os("dup of stdin"));
-        }
-        let pout = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
-        if pout < 0 {
-            return Err(os("dup of stdout"));
-        }
-        if libc::dup2(2, 1) < 0 {
-            return Err(os("dup2(stderr, stdout)"));
-        }
-        let null = libc::open(
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads fd 0 and makes a new fd (>= 3,
+    // close-on-exec, so no child of a job inherits it); no memory is touched.
+    let pin = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if pin < 0 {
+        return Err(os("dup of stdin"));
+    }
+    // SAFETY: as above, for fd 1.
+    let pout = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if pout < 0 {
+        return Err(os("dup of stdout"));
+    }
+    // SAFETY: dup2 replaces fd 1, which nothing in this process owns as a
+    // Rust object (std's stdout writes to fd 1 by number), with a copy of 2.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        return Err(os("dup2(stderr, stdout)"));
+    }
+    // SAFETY: a NUL-terminated path literal; open reads it and makes a new fd.
+    let null = unsafe {
+        libc::open(
             b"/dev/null\0".as_ptr().cast(),
             libc::O_RDONLY | libc::O_CLOEXEC,
-        );
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::close(null);
-        }
-        Ok((pin, pout))
+        )
+    };
+    if null < 0 {
+        return Err(os("open /dev/null"));
+    }
+    // SAFETY: as for fd 1: fd 0 is owned by no Rust object here.
+    let moved = unsafe { libc::dup2(null, 0) };
+    let err = (moved < 0).then(|| os("dup2(/dev/null, stdin)"));
+    // SAFETY: `null` was opened above and is used by nothing else.
+    unsafe { libc::close(null) };
+    match err {
+        Some(e) => Err(e),
+        None => Ok((pin, pout)),
     }
 }
 
@@ -223,7 +234,9 @@ fn serve() -> Result<(), String> {
         // protocol version, so `entry` holds offsets of a trampoline and a
         // function of this very image (see `entry`).
         let (tramp, func) = unsafe { entry::resolve(entry) };
-        let status = tramp(func, rest, &mut out);
+        // SAFETY: `resolve` paired this trampoline with this address, after
+        // the handshake (its contract, above).
+        let status = unsafe { tramp(func, rest, &mut out) };
         encode_reply(&mut reply, id, status, &out, max);
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a

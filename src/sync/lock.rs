@@ -3,14 +3,11 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::broker::{self, Acquire, Broker};
-use super::handle::{free_orphan, Handle, Orphan};
+use super::handle::{Handle, Held, Orphan};
 use super::platform::Real;
 use super::slots::RawSlots;
 use crate::process::client::Remote;
@@ -178,7 +175,7 @@ impl<T> Lock<T> {
 
     /// Where the broker lives: names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        self.inner.ptr().as_ptr() as usize
+        self.inner.addr()
     }
 
     /// Nothing but this handle refers to the lock, and nobody holds or
@@ -197,7 +194,8 @@ impl<T> Lock<T> {
         // but for a moment (a guard of this process is still between its
         // local release and telling the parent).
         let _ = broker::acquire(&self.inner.raw, (), None);
-        Some(LockGuard::new(self))
+        // SAFETY: granted just above (the local mirror, after the parent's).
+        Some(unsafe { LockGuard::new(self) })
     }
 
     /// Block until the lock is granted.
@@ -214,7 +212,8 @@ impl<T> Lock<T> {
                 .expect("lox: an acquire without deadline was refused");
         }
         let _ = broker::acquire(&self.inner.raw, (), None);
-        LockGuard::new(self)
+        // SAFETY: granted just above.
+        unsafe { LockGuard::new(self) }
     }
 
     /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
@@ -233,7 +232,8 @@ impl<T> Lock<T> {
             return self.acquire_remote(wait_for(timeout)).ok_or(Timeout);
         }
         broker::acquire(&self.inner.raw, (), deadline(timeout))?;
-        Ok(LockGuard::new(self))
+        // SAFETY: granted just above.
+        Ok(unsafe { LockGuard::new(self) })
     }
 
     /// The guard if the lock is free, else `None`; never blocks.
@@ -250,7 +250,8 @@ impl<T> Lock<T> {
             return self.acquire_remote(Wait::Try);
         }
         broker::try_acquire(&self.inner.raw, ())?;
-        Some(LockGuard::new(self))
+        // SAFETY: granted just above.
+        Some(unsafe { LockGuard::new(self) })
     }
 
     /// True while some guard holds the lock.
@@ -315,7 +316,8 @@ impl<T: Send + 'static> Lock<T> {
                 granted.await;
             }
             let (lock, _) = fut.await;
-            LockGuard::new(&lock)
+            // SAFETY: the future resolves once the broker granted the slot.
+            unsafe { LockGuard::new(&lock) }
             // `lock` is dropped here like any handle: if it was the last one,
             // the guard inherits its reference.
         }
@@ -345,12 +347,9 @@ impl<T: Send + 'static> Lock<T> {
 /// drop(guard); // error[E0382]: use of moved value: `guard`
 /// ```
 pub struct LockGuard<T = ()> {
-    /// Points into the `Arc` of the lock's handles; valid while the lock is
-    /// held (the orphan scheme of `super::handle`).
-    inner: NonNull<LockInner<T>>,
-    /// May own (and drop) the lock, hence its `T`; Send and Sync are granted
-    /// by hand below.
-    _marker: PhantomData<(Arc<LockInner<T>>, *const ())>,
+    /// Points into the lock's handles' allocation, valid while the lock is
+    /// held (the orphan scheme of `super::handle`); may free it (and `T`).
+    held: Held<LockInner<T>>,
 }
 
 // SAFETY: moving the guard moves the exclusive right to `&mut T` to another
@@ -361,18 +360,21 @@ unsafe impl<T: Sync> Sync for LockGuard<T> {}
 
 impl<T> LockGuard<T> {
     /// The guard of a lock just granted through `lock`.
-    fn new(lock: &Lock<T>) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// The caller was just granted `lock`'s slot and hands it to the guard,
+    /// which releases it on drop.
+    unsafe fn new(lock: &Lock<T>) -> Self {
         LockGuard {
-            inner: lock.inner.ptr(),
-            _marker: PhantomData,
+            // SAFETY: the grant passes to the guard, which releases it only
+            // through `Held::release`, in `drop`.
+            held: unsafe { Held::new(&lock.inner) },
         }
     }
 
     fn inner(&self) -> &LockInner<T> {
-        // SAFETY: the allocation lives while the lock is held: a handle that
-        // would free it while we hold the lock leaves its reference to us
-        // instead (`Handle::drop`), and we free it only on release, in `drop`.
-        unsafe { self.inner.as_ref() }
+        self.held.get()
     }
 }
 
@@ -397,11 +399,9 @@ impl<T> LockGuard<T> {
     /// parent's next grant to this process finds it free), then the parent.
     #[cold]
     #[inline(never)]
-    fn release_remote(&self) -> bool {
-        // Read before the release, which may free the lock.
-        let remote = self.inner().remote;
-        let orphaned = self.inner().raw.release(0);
-        if let Some(r) = remote {
+    fn release_remote(inner: &LockInner<T>) -> bool {
+        let orphaned = inner.raw.release(0);
+        if let Some(r) = inner.remote {
             r.release(Op::Lock, 0);
         }
         orphaned
@@ -410,15 +410,16 @@ impl<T> LockGuard<T> {
 
 impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
-        let orphaned = if self.inner().remote.is_some() {
-            self.release_remote()
-        } else {
-            self.inner().raw.release(0)
-        };
-        if orphaned {
-            // SAFETY: the release reported the broker orphaned, and we were
-            // the lock's only holder until it; this guard drops once.
-            unsafe { free_orphan(self.inner) }
+        // SAFETY: `drop` runs once and `held` is not used after; the closure
+        // gives back this guard's slot.
+        unsafe {
+            self.held.release(|inner| {
+                if inner.remote.is_some() {
+                    Self::release_remote(inner)
+                } else {
+                    inner.raw.release(0)
+                }
+            })
         }
     }
 }

@@ -20,11 +20,12 @@
 //! acquire there is granted by the one broker in the parent (over the
 //! worker's channel), and a worker that dies releases what it held.
 //!
-//! Handles are `Arc`s. The guards of `Lock`, `QLock` and `RWLock` hold no
-//! reference count of their own (that keeps an uncontended acquire+release at
-//! two atomic operations): the lock being held keeps the allocation alive.
-//! When the last handle goes while guards are inside, the broker is marked
-//! *orphaned* and the last guard out frees it.
+//! Handles are shared, counted allocations. The guards of `Lock`, `QLock` and
+//! `RWLock` hold no reference count of their own (that keeps an uncontended
+//! acquire+release at two atomic operations): the lock being held keeps the
+//! allocation alive. When the decrement that takes the handle count to zero
+//! finds guards inside, the broker is marked *orphaned* and the last guard
+//! out frees it (`handle`).
 
 pub(crate) mod broker;
 mod handle;
@@ -38,6 +39,8 @@ mod semaphore;
 pub(crate) mod shared;
 mod slots;
 
+#[cfg(test)]
+mod handle_model;
 #[cfg(test)]
 mod model;
 

@@ -50,6 +50,12 @@ impl Word for ShuttleWord {
     fn fetch_and(&self, v: u64) -> u64 {
         self.0.fetch_and(v, Ordering::AcqRel)
     }
+    fn fetch_add(&self, v: u64) -> u64 {
+        self.0.fetch_add(v, Ordering::AcqRel)
+    }
+    fn fetch_sub(&self, v: u64) -> u64 {
+        self.0.fetch_sub(v, Ordering::AcqRel)
+    }
 }
 
 pub(crate) struct ShuttleMailbox<T>(shuttle::sync::Mutex<T>);

@@ -17,6 +17,8 @@ pub(crate) trait Word: Send + Sync {
     fn cas(&self, current: u64, new: u64) -> Result<u64, u64>;
     fn fetch_or(&self, v: u64) -> u64;
     fn fetch_and(&self, v: u64) -> u64;
+    fn fetch_add(&self, v: u64) -> u64;
+    fn fetch_sub(&self, v: u64) -> u64;
 }
 
 /// The broker's mailbox: requests are processed one at a time under it.
@@ -74,6 +76,14 @@ impl Word for AtomicU64 {
     #[inline]
     fn fetch_and(&self, v: u64) -> u64 {
         AtomicU64::fetch_and(self, v, Ordering::AcqRel)
+    }
+    #[inline]
+    fn fetch_add(&self, v: u64) -> u64 {
+        AtomicU64::fetch_add(self, v, Ordering::AcqRel)
+    }
+    #[inline]
+    fn fetch_sub(&self, v: u64) -> u64 {
+        AtomicU64::fetch_sub(self, v, Ordering::AcqRel)
     }
 }
 

@@ -3,14 +3,11 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::broker::{self, Acquire, Broker};
-use super::handle::{free_orphan, Handle, Orphan};
+use super::handle::{Handle, Held, Orphan};
 use super::lock::{deadline, wait_for};
 use super::platform::Real;
 use super::rw::{Access, RawRw};
@@ -78,32 +75,13 @@ impl<T> Clone for RWLock<T> {
     }
 }
 
-/// Pointer to the lock of a guard (the orphan scheme of `super::handle`).
-fn raw_ptr<T>(lock: &RWLock<T>) -> NonNull<RwInner<T>> {
-    lock.inner.ptr()
-}
-
-/// The lock a guard points to.
-///
-/// # Safety
-///
-/// `ptr` comes from a guard that has not been released yet.
-unsafe fn inner_of<'a, T>(ptr: NonNull<RwInner<T>>) -> &'a RwInner<T> {
-    // SAFETY: the allocation lives while any guard is inside: a handle that
-    // would free it then leaves its reference to the last guard out instead.
-    unsafe { ptr.as_ref() }
-}
-
-/// Give access `a` back; the last guard out of an orphaned lock frees it.
 /// Release a lock of the parent's: locally first, then the parent (as for
 /// `Lock`); returns the local release's orphan flag.
 #[cold]
 #[inline(never)]
 fn release_remote<T>(inner: &RwInner<T>, a: Access) -> bool {
-    // Read before the release, which may free the lock.
-    let remote = inner.remote;
     let orphaned = inner.raw.release(a);
-    if let Some(r) = remote {
+    if let Some(r) = inner.remote {
         r.release(
             if a == Access::Read {
                 Op::Read
@@ -116,18 +94,22 @@ fn release_remote<T>(inner: &RwInner<T>, a: Access) -> bool {
     orphaned
 }
 
-fn release<T>(ptr: NonNull<RwInner<T>>, a: Access) {
-    // SAFETY: called once per guard, from its `drop`.
-    let inner = unsafe { inner_of(ptr) };
-    let orphaned = if inner.remote.is_some() {
-        release_remote(inner, a)
-    } else {
-        inner.raw.release(a)
-    };
-    if orphaned {
-        // SAFETY: the release reported the broker orphaned and we were the
-        // last one inside; each guard releases once.
-        unsafe { free_orphan(ptr) }
+/// Give access `a` back; the last guard out of an orphaned lock frees it.
+///
+/// # Safety
+///
+/// `held` belongs to a guard holding access `a`; called once, from that
+/// guard's `drop`, and `held` is not used afterwards.
+unsafe fn release<T>(held: &Held<RwInner<T>>, a: Access) {
+    // SAFETY: by the contract; the closure gives back exactly access `a`.
+    unsafe {
+        held.release(|inner| {
+            if inner.remote.is_some() {
+                release_remote(inner, a)
+            } else {
+                inner.raw.release(a)
+            }
+        })
     }
 }
 
@@ -187,7 +169,7 @@ impl<T> RWLock<T> {
 
     /// Where the broker lives: names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        raw_ptr(self).as_ptr() as usize
+        self.inner.addr()
     }
 
     /// Nothing but this handle refers to the lock, nobody is inside or waits.
@@ -232,10 +214,12 @@ impl<T> RWLock<T> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Read, Wait::Forever)
                 .expect("lox: a read without deadline was refused");
-            return ReadGuard::new(self);
+            // SAFETY: granted just above.
+            return unsafe { ReadGuard::new(self) };
         }
         let _ = broker::acquire(&self.inner.raw, Access::Read, None);
-        ReadGuard::new(self)
+        // SAFETY: granted just above.
+        unsafe { ReadGuard::new(self) }
     }
 
     /// Block until write access is granted (nobody else inside).
@@ -249,10 +233,12 @@ impl<T> RWLock<T> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Write, Wait::Forever)
                 .expect("lox: a write without deadline was refused");
-            return WriteGuard::new(self);
+            // SAFETY: granted just above.
+            return unsafe { WriteGuard::new(self) };
         }
         let _ = broker::acquire(&self.inner.raw, Access::Write, None);
-        WriteGuard::new(self)
+        // SAFETY: granted just above.
+        unsafe { WriteGuard::new(self) }
     }
 
     /// Like [`read`](Self::read), but gives up with [`Timeout`] after `timeout`.
@@ -269,10 +255,12 @@ impl<T> RWLock<T> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Read, wait_for(timeout))
                 .ok_or(Timeout)?;
-            return Ok(ReadGuard::new(self));
+            // SAFETY: granted just above.
+            return Ok(unsafe { ReadGuard::new(self) });
         }
         broker::acquire(&self.inner.raw, Access::Read, deadline(timeout))?;
-        Ok(ReadGuard::new(self))
+        // SAFETY: granted just above.
+        Ok(unsafe { ReadGuard::new(self) })
     }
 
     /// Like [`write`](Self::write), but gives up with [`Timeout`] after `timeout`.
@@ -289,10 +277,12 @@ impl<T> RWLock<T> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Write, wait_for(timeout))
                 .ok_or(Timeout)?;
-            return Ok(WriteGuard::new(self));
+            // SAFETY: granted just above.
+            return Ok(unsafe { WriteGuard::new(self) });
         }
         broker::acquire(&self.inner.raw, Access::Write, deadline(timeout))?;
-        Ok(WriteGuard::new(self))
+        // SAFETY: granted just above.
+        Ok(unsafe { WriteGuard::new(self) })
     }
 
     /// Read access if it can be had at once without passing a waiting writer.
@@ -307,10 +297,12 @@ impl<T> RWLock<T> {
     pub fn try_read(&self) -> Option<ReadGuard<T>> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Read, Wait::Try)?;
-            return Some(ReadGuard::new(self));
+            // SAFETY: granted just above.
+            return Some(unsafe { ReadGuard::new(self) });
         }
         broker::try_acquire(&self.inner.raw, Access::Read)?;
-        Some(ReadGuard::new(self))
+        // SAFETY: granted just above.
+        Some(unsafe { ReadGuard::new(self) })
     }
 
     /// Write access if nobody is inside right now (like a newcomer under
@@ -326,10 +318,12 @@ impl<T> RWLock<T> {
     pub fn try_write(&self) -> Option<WriteGuard<T>> {
         if self.inner.remote.is_some() {
             self.acquire_remote(Access::Write, Wait::Try)?;
-            return Some(WriteGuard::new(self));
+            // SAFETY: granted just above.
+            return Some(unsafe { WriteGuard::new(self) });
         }
         broker::try_acquire(&self.inner.raw, Access::Write)?;
-        Some(WriteGuard::new(self))
+        // SAFETY: granted just above.
+        Some(unsafe { WriteGuard::new(self) })
     }
 
     /// Readers inside right now.
@@ -377,7 +371,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
             if let Some(granted) = remote {
                 granted.await;
             }
-            ReadGuard::new(&fut.await.0)
+            // SAFETY: the future resolves once the broker granted access.
+            unsafe { ReadGuard::new(&fut.await.0) }
         }
     }
 
@@ -396,7 +391,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
             if let Some(granted) = remote {
                 granted.await;
             }
-            WriteGuard::new(&fut.await.0)
+            // SAFETY: the future resolves once the broker granted access.
+            unsafe { WriteGuard::new(&fut.await.0) }
         }
     }
 }
@@ -411,9 +407,9 @@ impl<T: Send + Sync + 'static> RWLock<T> {
 /// assert_eq!(l.readers(), 0);
 /// ```
 pub struct ReadGuard<T = ()> {
-    inner: NonNull<RwInner<T>>,
-    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
-    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
+    /// Valid while this guard is inside; may free the lock (and its `T`).
+    /// Send and Sync by hand below.
+    held: Held<RwInner<T>>,
 }
 
 // SAFETY: a read guard only gives `&T`; moving it to another thread shares
@@ -424,10 +420,17 @@ unsafe impl<T: Send + Sync> Send for ReadGuard<T> {}
 unsafe impl<T: Sync> Sync for ReadGuard<T> {}
 
 impl<T> ReadGuard<T> {
-    fn new(lock: &RWLock<T>) -> Self {
+    /// The guard of read access just granted through `lock`.
+    ///
+    /// # Safety
+    ///
+    /// The caller was just granted read access to `lock` and hands it to
+    /// the guard, which releases it on drop.
+    unsafe fn new(lock: &RWLock<T>) -> Self {
         ReadGuard {
-            inner: raw_ptr(lock),
-            _marker: PhantomData,
+            // SAFETY: the grant passes to the guard, which releases it only
+            // through `release`, in `drop`.
+            held: unsafe { Held::new(&lock.inner) },
         }
     }
 }
@@ -437,13 +440,14 @@ impl<T> Deref for ReadGuard<T> {
     fn deref(&self) -> &T {
         // SAFETY: the broker granted read access: no writer is inside until
         // this guard (and every other reader) has been dropped.
-        unsafe { &*inner_of(self.inner).value.get() }
+        unsafe { &*self.held.get().value.get() }
     }
 }
 
 impl<T> Drop for ReadGuard<T> {
     fn drop(&mut self) {
-        release(self.inner, Access::Read);
+        // SAFETY: this guard holds read access; `drop` runs once.
+        unsafe { release(&self.held, Access::Read) }
     }
 }
 
@@ -464,9 +468,9 @@ impl<T: fmt::Debug> fmt::Debug for ReadGuard<T> {
 /// assert_eq!(*l.read(), 2);
 /// ```
 pub struct WriteGuard<T = ()> {
-    inner: NonNull<RwInner<T>>,
-    /// May own (and drop) the lock, hence its `T`; Send and Sync by hand below.
-    _marker: PhantomData<(Arc<RwInner<T>>, *const ())>,
+    /// Valid while this guard is inside; may free the lock (and its `T`).
+    /// Send and Sync by hand below.
+    held: Held<RwInner<T>>,
 }
 
 // SAFETY: moving a write guard moves the unique `&mut T` to another thread
@@ -476,10 +480,17 @@ unsafe impl<T: Send> Send for WriteGuard<T> {}
 unsafe impl<T: Sync> Sync for WriteGuard<T> {}
 
 impl<T> WriteGuard<T> {
-    fn new(lock: &RWLock<T>) -> Self {
+    /// The guard of write access just granted through `lock`.
+    ///
+    /// # Safety
+    ///
+    /// The caller was just granted write access to `lock` and hands it to
+    /// the guard, which releases it on drop.
+    unsafe fn new(lock: &RWLock<T>) -> Self {
         WriteGuard {
-            inner: raw_ptr(lock),
-            _marker: PhantomData,
+            // SAFETY: the grant passes to the guard, which releases it only
+            // through `release`, in `drop`.
+            held: unsafe { Held::new(&lock.inner) },
         }
     }
 }
@@ -489,20 +500,21 @@ impl<T> Deref for WriteGuard<T> {
     fn deref(&self) -> &T {
         // SAFETY: the broker granted write access: nobody else is inside
         // until this guard is dropped.
-        unsafe { &*inner_of(self.inner).value.get() }
+        unsafe { &*self.held.get().value.get() }
     }
 }
 
 impl<T> DerefMut for WriteGuard<T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this reference unique.
-        unsafe { &mut *inner_of(self.inner).value.get() }
+        unsafe { &mut *self.held.get().value.get() }
     }
 }
 
 impl<T> Drop for WriteGuard<T> {
     fn drop(&mut self) {
-        release(self.inner, Access::Write);
+        // SAFETY: this guard holds write access; `drop` runs once.
+        unsafe { release(&self.held, Access::Write) }
     }
 }
 

@@ -165,11 +165,18 @@ impl<P: Platform> RawSlots<P> {
     }
 
     /// Mailbox only: put a slot back among the free ones.
-    fn put_free(&self, s: &mut SlotsState<P>, slot: usize) {
+    /// Mailbox only: `slot` is free again. True if that freed the last
+    /// held slot of an orphaned broker (the caller then frees the owner):
+    /// decided by the one atomic step that sets the bit, so exactly one
+    /// release sees it.
+    fn put_free(&self, s: &mut SlotsState<P>, slot: usize) -> bool {
         if self.big() {
             s.big_free.insert(slot);
+            false
         } else {
-            self.word.fetch_or(1u64 << slot);
+            let bit = 1u64 << slot;
+            let new = self.word.fetch_or(bit) | bit;
+            new & ORPHAN != 0 && new & !FLAGS == self.all_free()
         }
     }
 
@@ -180,25 +187,28 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
+    /// A release while waiters were queued; returns the orphan flag as
+    /// `release` does (the queue may have emptied meanwhile, and the last
+    /// handle gone: the slot is then the orphan's last).
     #[cold]
-    fn release_slow(&self, slot: usize) {
-        let wake = self.mailbox.with(|s| {
-            let wake = if self.fair {
-                let wake = s.queue.grant_front(slot);
-                if wake.is_none() {
-                    self.put_free(s, slot);
+    fn release_slow(&self, slot: usize) -> bool {
+        let (wake, orphaned) = self.mailbox.with(|s| {
+            let (wake, orphaned) = if self.fair {
+                match s.queue.grant_front(slot) {
+                    Some(wake) => (Some(wake), false),
+                    None => (None, self.put_free(s, slot)),
                 }
-                wake
             } else {
-                self.put_free(s, slot);
-                s.queue.grant_front(RETRY)
+                let orphaned = self.put_free(s, slot);
+                (s.queue.grant_front(RETRY), orphaned)
             };
             self.settle(s);
-            wake
+            (wake, orphaned)
         });
         if let Some(wake) = wake {
             wake.wake();
         }
+        orphaned
     }
 }
 
@@ -293,7 +303,6 @@ impl<P: Platform> Broker for RawSlots<P> {
                 }
             }
         }
-        self.release_slow(slot);
-        false
+        self.release_slow(slot)
     }
 }
