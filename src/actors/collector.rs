@@ -1,11 +1,7 @@
 //! Sequence numbers and the reorder buffer: the half of a pool that thread and
 //! process pools share.
 //!
-//! Numbering is one atomic word, `epoch << 32 | rel`: `scatter` takes a number
-//! with one `fetch_add` (no lock on the hot path); a gather *cuts* the current
-//! epoch with a compare-and-swap that starts the next one, so it knows exactly
-//! how many jobs (`rel` of the cut) were scattered before it, from any thread.
-//! Jobs scattered after the cut carry the next epoch and belong to the next gather.
+//! Jobs are numbered by `numbering` (epochs cut by gathers).
 //!
 //! Workers send `(key, outcome)` on one result channel. Whoever waits for
 //! results (a gather, a streaming gather, a `Ticket::is_done`) moves them from
@@ -15,20 +11,19 @@
 //! while another sleeps on the channel waiting for it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::numbering::{split, Numbering};
 use crate::error::TaskError;
+
+pub(crate) use super::numbering::Key;
 
 /// What a worker reports for one job. Errors are boxed: they are rare, and a
 /// small message keeps the result channel cheap.
 pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
-
-/// A job's key: its epoch (which gather it belongs to) and its index in it.
-pub(crate) type Key = u64;
 
 /// Outcomes travel in batches: a worker reports a whole chunk in one send.
 pub(crate) type Batch<R> = Vec<(Key, Outcome<R>)>;
@@ -46,24 +41,11 @@ impl<R> Results<R> {
     }
 }
 
-#[inline]
-fn split(key: Key) -> (u32, u32) {
-    ((key >> 32) as u32, key as u32)
-}
-
-/// The most jobs one gather can take (the rest of 2^32 is a margin, so that
-/// concurrent refused scatters never carry into the epoch bits).
-const MAX_PER_GATHER: u32 = u32::MAX - (1 << 24);
-
 /// How many result batches one drainer moves per lock hold.
 const BURST: usize = 64;
 
-/// Pads the numbering word onto its own cache line: every scatter writes it.
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
 pub(crate) struct Collector<R> {
-    word: Padded,
+    numbering: Numbering,
     tx: Sender<Batch<R>>,
     rx: Receiver<Batch<R>>,
     state: Mutex<State<R>>,
@@ -238,7 +220,7 @@ impl<R: Send + 'static> Collector<R> {
     pub(crate) fn new() -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
         Arc::new(Collector {
-            word: Padded(AtomicU64::new(0)),
+            numbering: Numbering::new(),
             tx,
             rx,
             state: Mutex::new(State {
@@ -254,13 +236,7 @@ impl<R: Send + 'static> Collector<R> {
     /// Number the next job. Lock-free: one `fetch_add`.
     #[inline]
     pub(crate) fn next_key(&self) -> Key {
-        let key = self.word.0.fetch_add(1, Ordering::Relaxed);
-        if key as u32 >= MAX_PER_GATHER {
-            // Refuse well before the count could carry into the epoch bits.
-            self.word.0.fetch_sub(1, Ordering::Relaxed);
-            panic!("lox: more than {MAX_PER_GATHER} jobs scattered without a gather");
-        }
-        key
+        self.numbering.next_key()
     }
 
     /// The channel workers report outcomes on.
@@ -288,26 +264,10 @@ impl<R: Send + 'static> Collector<R> {
     /// Take every job scattered so far: they belong to this gather.
     pub(crate) fn cut(&self) -> Cut {
         let mut st = self.state.lock();
-        let mut cur = self.word.0.load(Ordering::Relaxed);
-        loop {
-            let (epoch, rel) = split(cur);
-            let next = (epoch.wrapping_add(1) as u64) << 32;
-            match self
-                .word
-                .0
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    st.next_epoch = epoch.wrapping_add(1);
-                    st.active.push(epoch);
-                    return Cut {
-                        epoch,
-                        len: rel as usize,
-                    };
-                }
-                Err(actual) => cur = actual,
-            }
-        }
+        let (epoch, len) = self.numbering.cut();
+        st.next_epoch = epoch.wrapping_add(1);
+        st.active.push(epoch);
+        Cut { epoch, len }
     }
 
     /// Block until the state may have changed: either become the drainer and

@@ -29,20 +29,20 @@
 //!
 //! So a job waits at most a few tens of microseconds while workers are warm
 //! and not at all once they are parked, while a scatter loop that outruns the
-//! workers pays no wake-up per job (DESIGN.md: flushing on every idle worker
+//! workers pays no wake-up per job (measured: flushing on every idle worker
 //! costs a futex wake per job, ~250 ns/job on 2 cores).
 //!
-//! DESIGN.md measured this shape at ~45 ns/job against ~90 ns for one job
-//! channel and one result channel, on 100k trivial jobs.
+//! This shape measured ~45 ns/job against ~90 ns for one job channel and one
+//! result channel, on 100k trivial jobs.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
-use super::collector::Key;
+use super::numbering::Key;
+use crate::sync::platform::{Mailbox, Platform, Real, Word};
 
 /// Work one chunk should carry, in nanoseconds of measured job time.
 pub(crate) const TARGET_CHUNK_NS: u64 = 10_000;
@@ -57,16 +57,18 @@ fn take_front<A>(buf: &mut VecDeque<(Key, A)>, size: usize) -> Chunk<A> {
     buf.drain(..n).collect()
 }
 
-/// The state `scatter` and the workers share.
-pub(crate) struct Dispatch<A> {
+/// The state `scatter` and the workers share. Generic over the platform of
+/// its lock, atomics and fences, so that the shuttle model
+/// (`actors::model`) checks the park/offer handshake on this very code.
+pub(crate) struct Dispatch<A: Send, P: Platform = Real> {
     /// Jobs not yet sent: the partial chunk and any backlog.
-    buffer: Mutex<VecDeque<(Key, A)>>,
+    buffer: P::Mailbox<VecDeque<(Key, A)>>,
     /// Workers parked on the job channel, or about to park.
-    idle: AtomicUsize,
+    idle: P::Word,
     /// Jobs sent on the job channel and not yet taken by a worker.
-    queued: AtomicUsize,
+    queued: P::Word,
     /// Smoothed cost of one job in ns; `u64::MAX` until measured.
-    job_ns: AtomicU64,
+    job_ns: P::Word,
     /// The pool's size: how many chunks the channel may hold.
     workers: usize,
     /// The stealing ends of every worker's deque.
@@ -76,14 +78,14 @@ pub(crate) struct Dispatch<A> {
     wake_rx: Receiver<()>,
 }
 
-impl<A> Dispatch<A> {
+impl<A: Send, P: Platform> Dispatch<A, P> {
     pub(crate) fn new(workers: usize) -> Self {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(workers.max(1));
         Dispatch {
-            buffer: Mutex::new(VecDeque::new()),
-            idle: AtomicUsize::new(0),
-            queued: AtomicUsize::new(0),
-            job_ns: AtomicU64::new(u64::MAX),
+            buffer: P::Mailbox::new(VecDeque::new()),
+            idle: P::Word::new(0),
+            queued: P::Word::new(0),
+            job_ns: P::Word::new(u64::MAX),
             workers: workers.max(1),
             stealers: RwLock::new(Vec::new()),
             wake_tx,
@@ -121,8 +123,8 @@ impl<A> Dispatch<A> {
     /// to steal some. (The fence pairs with the one in `enter_idle`: either
     /// this load sees the parked worker, or its look sees these jobs.)
     pub(crate) fn offer(&self) {
-        fence(Ordering::SeqCst);
-        if self.idle.load(Ordering::SeqCst) > 0 {
+        P::fence();
+        if self.idle.load() > 0 {
             let _ = self.wake_tx.try_send(());
         }
     }
@@ -130,7 +132,7 @@ impl<A> Dispatch<A> {
     /// Jobs per chunk for the job cost measured so far (1 until measured).
     #[inline]
     pub(crate) fn chunk_size(&self) -> usize {
-        let ns = self.job_ns.load(Ordering::Relaxed);
+        let ns = self.job_ns.load();
         (TARGET_CHUNK_NS / ns.max(1)).clamp(1, MAX_CHUNK as u64) as usize
     }
 
@@ -139,76 +141,82 @@ impl<A> Dispatch<A> {
     /// its way to it.
     #[inline]
     pub(crate) fn push(&self, key: Key, args: A) -> Option<Chunk<A>> {
-        let mut buf = self.buffer.lock();
-        buf.push_back((key, args));
-        let size = self.chunk_size();
-        let queued = self.queued.load(Ordering::Relaxed);
-        let send = (buf.len() >= size && queued < self.workers.saturating_mul(size))
-            || self.idle.load(Ordering::SeqCst) > 0;
-        if send {
-            // Counted under the lock, so that a concurrent push sees it.
-            let chunk = take_front(&mut buf, size);
-            self.queued.fetch_add(chunk.len(), Ordering::Relaxed);
-            Some(chunk)
-        } else {
-            None
-        }
+        self.buffer.with(|buf| {
+            buf.push_back((key, args));
+            let size = self.chunk_size();
+            let queued = self.queued.load() as usize;
+            let send = (buf.len() >= size && queued < self.workers.saturating_mul(size))
+                || self.idle.load() > 0;
+            if send {
+                // Counted under the lock, so that a concurrent push sees it.
+                let chunk = take_front(buf, size);
+                self.queued.fetch_add(chunk.len() as u64);
+                Some(chunk)
+            } else {
+                None
+            }
+        })
     }
 
     /// Everything not yet sent, in chunks (the pool is going away: the
     /// workers run what was queued).
     pub(crate) fn drain(&self) -> Vec<Chunk<A>> {
-        let mut buf = self.buffer.lock();
-        let size = self.chunk_size();
-        let mut chunks = Vec::new();
-        while !buf.is_empty() {
-            let chunk = take_front(&mut buf, size);
-            self.queued.fetch_add(chunk.len(), Ordering::Relaxed);
-            chunks.push(chunk);
-        }
-        chunks
+        self.buffer.with(|buf| {
+            let size = self.chunk_size();
+            let mut chunks = Vec::new();
+            while !buf.is_empty() {
+                let chunk = take_front(buf, size);
+                self.queued.fetch_add(chunk.len() as u64);
+                chunks.push(chunk);
+            }
+            chunks
+        })
     }
 
     /// A worker takes up to one chunk's worth of the buffer.
     pub(crate) fn steal(&self) -> Option<Chunk<A>> {
-        let mut buf = self.buffer.lock();
-        if buf.is_empty() {
-            return None;
-        }
-        let size = self.chunk_size();
-        Some(take_front(&mut buf, size))
+        self.buffer.with(|buf| {
+            if buf.is_empty() {
+                return None;
+            }
+            let size = self.chunk_size();
+            Some(take_front(buf, size))
+        })
     }
+
     /// A worker took a chunk off the job channel.
     #[inline]
     pub(crate) fn taken(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::Relaxed);
+        self.queued.fetch_sub(len as u64);
     }
 
+    /// A worker is about to park: from here on, `push` sends at once and
+    /// `offer` wakes; the worker then looks once more before it parks.
     pub(crate) fn enter_idle(&self) {
-        self.idle.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        self.idle.fetch_add(1);
+        P::fence();
     }
 
     pub(crate) fn leave_idle(&self) {
-        self.idle.fetch_sub(1, Ordering::SeqCst);
+        self.idle.fetch_sub(1);
     }
 
     /// Fold one chunk's measured time into the job-cost estimate.
     pub(crate) fn record(&self, elapsed_ns: u64, jobs: usize) {
         let sample = (elapsed_ns / jobs.max(1) as u64).max(1);
-        let old = self.job_ns.load(Ordering::Relaxed);
+        let old = self.job_ns.load();
         let new = if old == u64::MAX {
             sample
         } else {
             (old.saturating_mul(3) + sample) / 4
         };
-        self.job_ns.store(new, Ordering::Relaxed);
+        self.job_ns.store(new);
     }
 
     /// Jobs not yet started by a worker.
     pub(crate) fn pending(&self) -> usize {
         let in_deques: usize = self.stealers.read().iter().map(Stealer::len).sum();
-        let buf = self.buffer.lock();
-        buf.len() + self.queued.load(Ordering::Relaxed) + in_deques
+        let buffered = self.buffer.with(|buf| buf.len());
+        buffered + self.queued.load() as usize + in_deques
     }
 }

@@ -2,8 +2,8 @@
 //! an actix application, and [`Completed`], the streaming gather.
 //!
 //! Inside (a newcomer's map):
-//! - `collector`: sequence numbers (one atomic word) and the reorder buffer;
-//!   shared by thread and process pools.
+//! - `numbering`: sequence numbers (one atomic word, epochs cut by gathers).
+//! - `collector`: the reorder buffer; shared by thread and process pools.
 //! - `pool`: the pool core: numbering, dispatch, workers, gather.
 //! - `dispatch`: adaptive batching of jobs between scatter and workers.
 //! - `worker`: the loop a thread worker runs.
@@ -14,6 +14,9 @@
 pub(crate) mod collector;
 pub(crate) mod completed;
 pub(crate) mod dispatch;
+#[cfg(test)]
+mod model;
+pub(crate) mod numbering;
 pub(crate) mod pool;
 pub(crate) mod supervisor;
 pub use completed::Completed;

@@ -19,7 +19,7 @@ use super::dispatch::{Chunk, Dispatch};
 use super::worker::{self, Job};
 use crate::error::TaskError;
 
-pub(crate) struct PoolCore<A, R> {
+pub(crate) struct PoolCore<A: Send, R> {
     pub(crate) f: Job<A, R>,
     /// 0: run every job inline in `scatter`.
     pub(crate) n_workers: usize,
@@ -130,7 +130,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
     }
 }
 
-impl<A, R> Drop for PoolCore<A, R> {
+impl<A: Send, R> Drop for PoolCore<A, R> {
     fn drop(&mut self) {
         // Queued jobs still run after the last handle is gone.
         for chunk in self.dispatch.drain() {

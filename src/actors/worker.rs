@@ -13,6 +13,7 @@ use crossbeam_deque::Worker as Deque;
 use super::collector::{Batch, Key, Outcome, Results};
 use super::dispatch::{Chunk, Dispatch, MAX_CHUNK};
 use crate::error::{panic_message, TaskError};
+use crate::sync::platform::{Platform, Real};
 
 /// The user's function, shared by every worker of a pool.
 pub(crate) type Job<A, R> = Arc<dyn Fn(A) -> R + Send + Sync>;
@@ -30,23 +31,23 @@ const WARM_WAIT: Duration = Duration::from_micros(20);
 const WARM_ROUNDS: usize = 4;
 
 /// One worker: its deque, and the channels it listens on.
-pub(crate) struct Worker<A> {
-    pub(crate) dispatch: Arc<Dispatch<A>>,
+pub(crate) struct Worker<A: Send, P: Platform = Real> {
+    pub(crate) dispatch: Arc<Dispatch<A, P>>,
     pub(crate) jobs: Receiver<Chunk<A>>,
     pub(crate) local: Deque<(Key, A)>,
     pub(crate) wake: Receiver<()>,
 }
 
-enum Found<A> {
+pub(super) enum Found<A> {
     Job((Key, A)),
     Nothing,
     Closed,
 }
 
-impl<A> Worker<A> {
+impl<A: Send, P: Platform> Worker<A, P> {
     /// Put a chunk in the deque and return its first job; offer the rest to
     /// parked workers.
-    fn load(&self, chunk: Chunk<A>) -> Option<(Key, A)> {
+    pub(super) fn load(&self, chunk: Chunk<A>) -> Option<(Key, A)> {
         let many = chunk.len() > 1;
         for job in chunk {
             self.local.push(job);
@@ -58,7 +59,7 @@ impl<A> Worker<A> {
     }
 
     /// One look everywhere work can be, without blocking.
-    fn look(&self) -> Found<A> {
+    pub(super) fn look(&self) -> Found<A> {
         match self.jobs.try_recv() {
             Ok(chunk) => {
                 self.dispatch.taken(chunk.len());
@@ -141,7 +142,7 @@ impl<A> Worker<A> {
 /// Outcomes are reported in batches: when the deque runs dry, or every
 /// `MAX_CHUNK` jobs. (So while a cheap job's batch-mate runs, its outcome may
 /// wait for it; `gather` waits for both anyway.)
-pub(crate) fn serve<A, R>(f: Job<A, R>, worker: Worker<A>, results: Results<R>) {
+pub(crate) fn serve<A: Send, R>(f: Job<A, R>, worker: Worker<A>, results: Results<R>) {
     let mut batch: Batch<R> = Vec::new();
     let mut ran = 0usize;
     let mut since = Instant::now();

@@ -42,7 +42,7 @@ mod slots;
 #[cfg(test)]
 mod handle_model;
 #[cfg(test)]
-mod model;
+pub(crate) mod model;
 
 pub use light_switch::{LightSwitch, LightSwitchGuard};
 pub(crate) use lock::wait_for;

@@ -56,6 +56,9 @@ impl Word for ShuttleWord {
     fn fetch_sub(&self, v: u64) -> u64 {
         self.0.fetch_sub(v, Ordering::AcqRel)
     }
+    fn store(&self, v: u64) {
+        self.0.store(v, Ordering::Release)
+    }
 }
 
 pub(crate) struct ShuttleMailbox<T>(shuttle::sync::Mutex<T>);
@@ -85,6 +88,9 @@ impl Platform for Shuttle {
     }
     fn yield_now() {
         thread::yield_now()
+    }
+    fn fence() {
+        shuttle::sync::atomic::fence(Ordering::SeqCst)
     }
     fn park() {
         thread::park()

@@ -19,6 +19,7 @@ pub(crate) trait Word: Send + Sync {
     fn fetch_and(&self, v: u64) -> u64;
     fn fetch_add(&self, v: u64) -> u64;
     fn fetch_sub(&self, v: u64) -> u64;
+    fn store(&self, v: u64);
 }
 
 /// The broker's mailbox: requests are processed one at a time under it.
@@ -45,6 +46,8 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     fn unpark(thread: &Self::Thread);
     /// Let other threads run (spin-waiting).
     fn yield_now();
+    /// A sequentially consistent fence (Dekker-style handshakes).
+    fn fence();
     /// Park until unparked (may wake spuriously).
     fn park();
     /// Park until unparked or `deadline`; true when the deadline has passed
@@ -85,6 +88,10 @@ impl Word for AtomicU64 {
     fn fetch_sub(&self, v: u64) -> u64 {
         AtomicU64::fetch_sub(self, v, Ordering::AcqRel)
     }
+    #[inline]
+    fn store(&self, v: u64) {
+        AtomicU64::store(self, v, Ordering::Release)
+    }
 }
 
 impl<T: Send> Mailbox<T> for parking_lot::Mutex<T> {
@@ -112,6 +119,10 @@ impl Platform for Real {
     }
     fn yield_now() {
         std::thread::yield_now()
+    }
+    #[inline]
+    fn fence() {
+        std::sync::atomic::fence(Ordering::SeqCst)
     }
     fn park() {
         std::thread::park()
