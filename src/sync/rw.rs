@@ -135,20 +135,28 @@ impl<P: Platform> RawRw<P> {
     /// guards are inside; the release that lets the last one out returns
     /// `true`, telling that guard to free the owner.
     pub(crate) fn orphan(&self) -> bool {
-        let mut w = self.word.load();
-        loop {
-            debug_assert!(
-                w & (SLOW | ORPHAN | WRITER_WAITING) == 0,
-                "lox: orphaning a broker with waiters"
-            );
-            if w & (READERS | WRITER) == 0 {
-                return false;
+        // Decided under the mailbox lock, so that no release is inside the
+        // mailbox (one there may free the last slot and then still use the
+        // broker: deciding from the word alone could free it under that
+        // release). Orphaning also sets SLOW: every later release then goes
+        // through the mailbox too and cannot free the broker before this
+        // lock is let go, the orphaner's last use of the broker.
+        self.mailbox.with(|_| {
+            let mut w = self.word.load();
+            loop {
+                debug_assert!(
+                    w & (SLOW | ORPHAN | WRITER_WAITING) == 0,
+                    "lox: orphaning a broker with waiters"
+                );
+                if w & (READERS | WRITER) == 0 {
+                    return false;
+                }
+                match self.word.cas(w, w | ORPHAN | SLOW) {
+                    Ok(_) => return true,
+                    Err(now) => w = now,
+                }
             }
-            match self.word.cas(w, w | ORPHAN) {
-                Ok(_) => return true,
-                Err(now) => w = now,
-            }
-        }
+        })
     }
 
     /// Could a newcomer asking `a` enter, given word `w`?

@@ -126,17 +126,25 @@ impl<P: Platform> RawSlots<P> {
     /// Fast mode (`n <= 62`) only.
     pub(crate) fn orphan(&self) -> bool {
         assert!(!self.big(), "lox: orphan() needs the fast-path word");
-        let mut w = self.word.load();
-        loop {
-            debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
-            if w & !FLAGS == self.all_free() {
-                return false;
+        // Decided under the mailbox lock, so that no release is inside the
+        // mailbox (one there may free the last slot and then still use the
+        // broker: deciding from the word alone could free it under that
+        // release). Orphaning also sets SLOW: every later release then goes
+        // through the mailbox too and cannot free the broker before this
+        // lock is let go, the orphaner's last use of the broker.
+        self.mailbox.with(|_| {
+            let mut w = self.word.load();
+            loop {
+                debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
+                if w & !FLAGS == self.all_free() {
+                    return false;
+                }
+                match self.word.cas(w, w | ORPHAN | SLOW) {
+                    Ok(_) => return true,
+                    Err(now) => w = now,
+                }
             }
-            match self.word.cas(w, w | ORPHAN) {
-                Ok(_) => return true,
-                Err(now) => w = now,
-            }
-        }
+        })
     }
 
     /// Take the lowest free slot of word-state `w` by CAS.
