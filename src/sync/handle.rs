@@ -61,6 +61,7 @@ impl<I: Orphan, P: Platform> Handle<I, P> {
         }
     }
 
+    #[inline]
     fn shared(&self) -> &Shared<I, P> {
         // SAFETY: this handle is counted in `handles`, so the allocation is
         // alive at least until its own `drop` (the type's invariant).
@@ -80,6 +81,7 @@ impl<I: Orphan, P: Platform> Handle<I, P> {
 
 impl<I: Orphan, P: Platform> Deref for Handle<I, P> {
     type Target = I;
+    #[inline]
     fn deref(&self) -> &I {
         &self.shared().inner
     }
@@ -108,9 +110,8 @@ impl<I: Orphan, P: Platform> Drop for Handle<I, P> {
             return;
         }
         // SAFETY: the count reached zero here, so no other handle exists, and
-        // nobody is inside the broker, so no guard points here; `ptr` came
-        // from `Box::into_raw` (via `Box::leak`) in `new`.
-        unsafe { drop(Box::from_raw(self.ptr.as_ptr())) }
+        // nobody is inside the broker, so no guard points here.
+        unsafe { free(self.ptr) }
     }
 }
 
@@ -134,6 +135,7 @@ impl<I: Orphan, P: Platform> Held<I, P> {
     /// The caller holds a grant of `handle`'s broker that nothing else will
     /// release, and gives it back only through [`Held::release`] on the
     /// returned value.
+    #[inline]
     pub(crate) unsafe fn new(handle: &Handle<I, P>) -> Self {
         Held {
             ptr: handle.ptr,
@@ -143,6 +145,7 @@ impl<I: Orphan, P: Platform> Held<I, P> {
 
     /// The broker and value; borrowed from the guard, so it cannot outlive
     /// the grant.
+    #[inline]
     pub(crate) fn get(&self) -> &I {
         // SAFETY: by the type's invariant the grant is held while `self`
         // exists (release consumes it, in effect: see `release`'s contract),
@@ -159,13 +162,28 @@ impl<I: Orphan, P: Platform> Held<I, P> {
     /// Called at most once per `Held` (from its guard's `drop`), with a
     /// `release` that gives back exactly this `Held`'s grant; `self` is not
     /// used afterwards.
+    #[inline]
     pub(crate) unsafe fn release(&self, release: impl FnOnce(&I) -> bool) {
         if release(self.get()) {
             // SAFETY: the broker was orphaned, so no handle is left, and this
             // was the last grant, so no other guard points here; the last
             // handle left the allocation to us and nobody else frees it.
-            // `ptr` came from `Box::into_raw` (via `Box::leak`).
-            unsafe { drop(Box::from_raw(self.ptr.as_ptr())) }
+            unsafe { free(self.ptr) }
         }
     }
+}
+
+/// Free the allocation (the last handle with nobody inside, or the last
+/// guard out of an orphan): out of line, off the release fast path.
+///
+/// # Safety
+///
+/// `ptr` came from [`Handle::new`] (`Box::leak`, which `Box::from_raw`
+/// accepts back), and the caller is the one party entitled to free it:
+/// nothing uses it afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn free<I, P: Platform>(ptr: NonNull<Shared<I, P>>) {
+    // SAFETY: by the contract.
+    unsafe { drop(Box::from_raw(ptr.as_ptr())) }
 }
