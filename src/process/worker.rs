@@ -75,9 +75,42 @@ pub fn init() {
     std::process::exit(code);
 }
 
+/// A protocol fd that is a terminal goes to raw mode: `srun --unbuffered`
+/// gives the worker a pseudo-terminal for stdout. Slurm 22.05 turns output
+/// processing off on it (no `\n` becomes `\r\n`) and nothing is ever
+/// typed at its other end, so its line discipline is then harmless; raw mode
+/// (`cfmakeraw`: no output processing, no echo, no flow-control or signal
+/// characters) makes that so whatever the launcher set. Not a terminal (a
+/// pipe, a socket): nothing to do.
+fn make_raw(fd: RawFd) -> Result<(), String> {
+    // SAFETY: isatty/tcgetattr/tcsetattr on an fd this process owns, with a
+    // termios they fill in.
+    unsafe {
+        if libc::isatty(fd) != 1 {
+            return Ok(());
+        }
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return Err(format!(
+                "tcgetattr of the protocol terminal: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
+            return Err(format!(
+                "raw mode on the protocol terminal: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Move the protocol off fds 0 and 1: returns (protocol in, protocol out).
 /// Afterwards fd 1 is stderr (so `println!` in a job cannot corrupt the
 /// channel) and fd 0 is `/dev/null` (so a job reading stdin cannot steal it).
+/// Either end that is a terminal is made raw (see `make_raw`).
 fn take_stdio() -> Result<(RawFd, RawFd), String> {
     let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
     // SAFETY: plain fd syscalls on fds this process owns; F_DUPFD_CLOEXEC makes
@@ -102,6 +135,8 @@ fn take_stdio() -> Result<(RawFd, RawFd), String> {
             libc::dup2(null, 0);
             libc::close(null);
         }
+        make_raw(pin)?;
+        make_raw(pout)?;
         Ok((pin, pout))
     }
 }
