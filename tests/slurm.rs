@@ -156,17 +156,28 @@ impl Cluster {
         let sinfo = tool("sinfo")?;
         tool("srun")?;
         let (squeue, scancel) = (tool("squeue")?, tool("scancel")?);
-        let listed = run(&sinfo, &["-h", "-N", "-o", "%N %t"])
-            .map_err(|e| format!("no Slurm controller answers: {e}"))?;
-        let nodes: BTreeSet<String> = listed
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(_, state)| state.trim() == "idle")
-            .map(|(n, _)| n.to_owned())
-            .collect();
+        // Idle nodes, waited for a while: jobs of a run just before may
+        // still be completing.
+        let idle = || -> Result<(BTreeSet<String>, String), String> {
+            let listed = run(&sinfo, &["-h", "-N", "-o", "%N %t"])
+                .map_err(|e| format!("no Slurm controller answers: {e}"))?;
+            let nodes = listed
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(_, state)| state.trim() == "idle")
+                .map(|(n, _)| n.to_owned())
+                .collect();
+            Ok((nodes, listed))
+        };
+        let mut last = idle()?;
+        squeue_until(Duration::from_secs(20), || {
+            last = idle().unwrap_or_default();
+            last.0.len() >= 2
+        });
+        let (nodes, listed) = last;
         if nodes.len() < 2 {
             return Err(format!(
-                "fewer than two idle Slurm nodes (sinfo: {:?})",
+                "fewer than two idle Slurm nodes within 20 s (sinfo: {:?})",
                 listed.trim()
             ));
         }
@@ -301,7 +312,7 @@ fn binary_frames_pass_unchanged(c: &Cluster) {
 }
 
 /// A worker that calls `exit(3)` (srun relays its status) or is SIGKILLed
-/// fails its own job only; the pool goes on over both nodes.
+/// fails its own job only; the pool goes on.
 fn worker_deaths_fail_one_job_each(c: &Cluster) {
     c.settle();
     let pool = slurm_pool(2);
@@ -326,11 +337,13 @@ fn worker_deaths_fail_one_job_each(c: &Cluster) {
             (_, Err(e)) => panic!("job {i}: {e}"),
         }
     }
+    // The replacements are new jobs: where they run is the scheduler's
+    // choice (a node still completing the killed job counts as loaded).
     for i in 0..10 {
         pool.scatter(work(i));
     }
-    let nodes: BTreeSet<String> = pool.gather().into_iter().map(|r| r.node).collect();
-    assert_eq!(nodes.len(), 2, "after the deaths, jobs ran on {nodes:?}");
+    let values: Vec<u64> = pool.gather().into_iter().map(|r| r.value).collect();
+    assert_eq!(values, (0..10).map(value_of).collect::<Vec<_>>());
 }
 
 /// Record of a job holding the shared semaphore slot and lock.
