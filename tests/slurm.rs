@@ -154,6 +154,17 @@ fn tool(name: &str) -> Result<PathBuf, String> {
 impl Cluster {
     fn find() -> Result<Cluster, String> {
         let sinfo = tool("sinfo")?;
+        // Without a configuration the clients look the controller up in
+        // DNS: ask nothing of the network, say why instead.
+        let conf =
+            std::env::var_os("SLURM_CONF").map_or("/etc/slurm/slurm.conf".into(), PathBuf::from);
+        if !conf.is_file() {
+            return Err(format!(
+                "no Slurm configuration at {} (SLURM_CONF); `.ci/slurm.sh up DIR` starts a \
+                 cluster on this machine and writes DIR/env",
+                conf.display()
+            ));
+        }
         tool("srun")?;
         let (squeue, scancel) = (tool("squeue")?, tool("scancel")?);
         // Idle nodes, waited for a while: jobs of a run just before may
