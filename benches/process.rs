@@ -5,6 +5,12 @@
 //! a `lox::Lock` / `IndexSemaphore` whose broker is in the parent, beside the
 //! same on a lock of the worker's own.
 //!
+//! With `LOX_BENCH_SLURM=1` (and a Slurm cluster that `srun` reaches, e.g.
+//! `SLURM_CONF` from `.ci/slurm.sh up DIR`), also the same trivial jobs on
+//! workers started by `Launcher::slurm()`, and the time from `process(..)`
+//! to the first result, local and through srun; skipped (and said so)
+//! otherwise.
+//!
 //! `cargo bench --bench process`. The bench binary is also the worker, so
 //! `main` calls `lox::init()` first.
 //! Python lox's figures for the same workload: `benches/python/process_bench.py`.
@@ -48,29 +54,46 @@ fn iters_per_ms() -> u64 {
     })
 }
 
+/// The Slurm cases run: `LOX_BENCH_SLURM` is set to a true-like value.
+fn slurm_wanted() -> bool {
+    std::env::var("LOX_BENCH_SLURM").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+}
+
+/// Where the workers run: `(name, launcher)`; srun only when asked for.
+fn launchers() -> Vec<(&'static str, lox::Launcher)> {
+    let mut v = vec![("trivial_jobs", lox::Launcher::local())];
+    if slurm_wanted() {
+        v.push(("trivial_jobs_srun", lox::Launcher::slurm()));
+    } else {
+        println!(
+            "process_overhead/trivial_jobs_srun: skipped (set LOX_BENCH_SLURM=1 with a cluster up)"
+        );
+    }
+    v
+}
+
 fn overhead(c: &mut Criterion) {
     let mut g = c.benchmark_group("process_overhead");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    for workers in [1usize, 2] {
-        let pool = lox::process(workers, trivial);
+    for ((name, launcher), workers) in launchers()
+        .into_iter()
+        .flat_map(|l| [1usize, 2].map(|w| (l.clone(), w)))
+    {
+        let pool = lox::process(workers, trivial).with_launcher(launcher);
         pool.scatter(0);
         pool.gather(); // workers up before measuring
         let jobs = 2000u64;
         g.throughput(Throughput::Elements(jobs));
-        g.bench_with_input(
-            BenchmarkId::new("trivial_jobs", workers),
-            &jobs,
-            |b, &jobs| {
-                b.iter(|| {
-                    for i in 0..jobs {
-                        pool.scatter(i);
-                    }
-                    pool.gather()
-                })
-            },
-        );
+        g.bench_with_input(BenchmarkId::new(name, workers), &jobs, |b, &jobs| {
+            b.iter(|| {
+                for i in 0..jobs {
+                    pool.scatter(i);
+                }
+                pool.gather()
+            })
+        });
     }
     g.finish();
 }
@@ -174,7 +197,27 @@ fn shared_lock(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, overhead, cpu_bound, shared_lock);
+/// From `process(..)` to the first result: a worker started, its handshake,
+/// one trivial job.
+fn first_result(c: &mut Criterion) {
+    let mut g = c.benchmark_group("first_result");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for (name, launcher) in launchers() {
+        let name = name.replace("trivial_jobs", "process_to_first_result");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let pool = lox::process(1, trivial).with_launcher(launcher.clone());
+                pool.scatter(1);
+                pool.gather()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, overhead, first_result, cpu_bound, shared_lock);
 
 fn main() {
     lox::init(); // a worker serves jobs here and exits

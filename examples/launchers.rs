@@ -21,11 +21,23 @@ fn on_node1() -> lox::Process<u64, (u64, u32)> {
 // ANCHOR_END: ssh
 
 // ANCHOR: srun
-/// Inside a Slurm allocation: each worker is one `srun` step of one task.
+/// Inside a Slurm allocation (`sbatch --ntasks=16`): each worker is one
+/// `srun --unbuffered --quiet --nodes=1 --ntasks=1 --exact` step.
 #[allow(dead_code)]
 fn under_slurm() -> lox::Process<u64, (u64, u32)> {
-    lox::process(16, work)
-        .with_launcher(lox::Launcher::prefix("srun", ["-N1", "-n1", "--exclusive"]))
+    lox::process(16, work).with_launcher(lox::Launcher::slurm())
+}
+
+/// The same with more srun options: a partition, an account, a time limit
+/// and one GPU per worker.
+#[allow(dead_code)]
+fn under_slurm_on_gpus() -> lox::Process<u64, (u64, u32)> {
+    lox::process(4, work).with_launcher(lox::Launcher::slurm_with([
+        "--partition=gpu",
+        "--account=proj42",
+        "--time=02:00:00",
+        "--gpus-per-task=1",
+    ]))
 }
 // ANCHOR_END: srun
 

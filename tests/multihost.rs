@@ -24,12 +24,12 @@
 //! does not leave it behind.
 
 mod common;
-use common::gone;
+use common::{find_tool, gone, run};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -123,46 +123,6 @@ struct Hosts {
     ssh: PathBuf,
     key: PathBuf,
     hosts: Vec<Host>,
-}
-
-/// Where a tool is: the PATH, then the sbin directories (often not on a
-/// non-root PATH).
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-fn shown(program: &Path, args: &[&str]) -> String {
-    let mut s = program.display().to_string();
-    for a in args {
-        s.push(' ');
-        s.push_str(a);
-    }
-    s
-}
-
-/// Run a command to completion; its stdout, or why it failed.
-fn run(program: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("`{}` could not run: {e}", shown(program, args)))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{}` failed ({}): {}",
-            shown(program, args),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// Pids of the processes in a namespace (empty if it does not exist).
@@ -734,6 +694,7 @@ mod remote_sync {
     //! both hosts through handles passed in the job's arguments.
 
     use super::*;
+    use common::{now_ns, overlapping};
     use lox::{IndexSemaphore, Lock};
 
     /// One job's record: its input, the slot index it held, where it ran,
@@ -746,13 +707,6 @@ mod remote_sync {
         pub netns: u64,
         pub slot: (u64, u64),
         pub lock: (u64, u64),
-    }
-
-    fn now_ns() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_nanos() as u64
     }
 
     /// The recorded intervals lie inside the real holds (taken after the
@@ -796,13 +750,6 @@ mod remote_sync {
             most = most.max(now);
         }
         most as usize
-    }
-
-    /// Two intervals of the list that overlap, if any.
-    pub fn overlapping(intervals: &[(u64, u64)]) -> Option<((u64, u64), (u64, u64))> {
-        let mut v = intervals.to_vec();
-        v.sort();
-        v.windows(2).find(|w| w[0].1 > w[1].0).map(|w| (w[0], w[1]))
     }
 
     pub fn index_semaphore_across_hosts(hosts: &Hosts) {

@@ -179,7 +179,7 @@ where
     ///
     /// ```no_run
     /// let pool = lox::process(2, |x: u32| x + 1)
-    ///     .with_launcher(lox::Launcher::prefix("srun", ["-N1", "-n1"]));
+    ///     .with_launcher(lox::Launcher::slurm());
     /// ```
     pub fn with_launcher(self, launcher: Launcher) -> Self {
         self.configure(|c| c.launchers = vec![launcher])

@@ -75,9 +75,38 @@ pub fn init() {
     std::process::exit(code);
 }
 
+/// A protocol fd that is a terminal goes to raw mode: `srun --unbuffered`
+/// gives the worker a pseudo-terminal for stdout. Slurm 22.05 turns output
+/// processing off on it (no `\n` becomes `\r\n`) and nothing is ever
+/// typed at its other end, so its line discipline is then harmless; raw mode
+/// (`cfmakeraw`: no output processing, no echo, no flow-control or signal
+/// characters) makes that so whatever the launcher set. Not a terminal (a
+/// pipe, a socket): nothing to do.
+fn make_raw(fd: RawFd) -> Result<(), String> {
+    let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: isatty only asks about an fd this process owns.
+    if unsafe { libc::isatty(fd) } != 1 {
+        return Ok(());
+    }
+    // SAFETY: termios is plain old data; all-zero is a valid value.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr fills `t`, a valid termios, for an fd we own.
+    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+        return Err(os("tcgetattr of the protocol terminal"));
+    }
+    // SAFETY: cfmakeraw only rewrites the fields of `t`.
+    unsafe { libc::cfmakeraw(&mut t) };
+    // SAFETY: tcsetattr reads `t` and sets the mode of an fd we own.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
+        return Err(os("raw mode on the protocol terminal"));
+    }
+    Ok(())
+}
+
 /// Move the protocol off fds 0 and 1: returns (protocol in, protocol out).
 /// Afterwards fd 1 is stderr (so `println!` in a job cannot corrupt the
 /// channel) and fd 0 is `/dev/null` (so a job reading stdin cannot steal it).
+/// Either end that is a terminal is made raw (see `make_raw`).
 fn take_stdio() -> Result<(RawFd, RawFd), String> {
     let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads fd 0 and makes a new fd (>= 3,
@@ -111,10 +140,12 @@ fn take_stdio() -> Result<(RawFd, RawFd), String> {
     let err = (moved < 0).then(|| os("dup2(/dev/null, stdin)"));
     // SAFETY: `null` was opened above and is used by nothing else.
     unsafe { libc::close(null) };
-    match err {
-        Some(e) => Err(e),
-        None => Ok((pin, pout)),
+    if let Some(e) = err {
+        return Err(e);
     }
+    make_raw(pin)?;
+    make_raw(pout)?;
+    Ok((pin, pout))
 }
 
 /// Exit within moments of the parent's death or of the channel closing, also
