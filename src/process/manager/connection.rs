@@ -29,16 +29,10 @@ pub(crate) enum LaunchError {
     InWorker,
     /// No command to run, or no fingerprint of this executable.
     Setup(String),
-    Spawn {
-        desc: String,
-        err: std::io::Error,
-    },
-    Handshake {
-        desc: String,
-        pid: u32,
-        status: String,
-        why: HandshakeError,
-    },
+    /// Running the command (named) failed.
+    Spawn(String, std::io::Error),
+    /// The worker (named, with its pid and how it ended) failed the handshake.
+    Handshake(String, HandshakeError),
 }
 
 /// Why a started worker is not one we can talk to.
@@ -74,32 +68,22 @@ impl std::fmt::Display for LaunchError {
                  pool without lox::init() having run: {HINT} (refusing to start more workers)"
             ),
             LaunchError::Setup(why) => f.write_str(why),
-            LaunchError::Spawn { desc, err } => write!(f, "could not run {desc}: {err}"),
-            LaunchError::Handshake {
-                desc,
-                pid,
-                status,
-                why,
-            } => {
-                write!(f, "worker {desc} (pid {pid}, {status}): {why}")
-            }
+            LaunchError::Spawn(desc, e) => write!(f, "could not run {desc}: {e}"),
+            LaunchError::Handshake(worker, why) => write!(f, "{worker}: {why}"),
         }
     }
 }
 
 impl std::fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HandshakeError::Silent(t) => write!(f, "no handshake within {t:?}; {HINT}"),
-            HandshakeError::Exited(None) => write!(f, "exited before the handshake; {HINT}"),
-            HandshakeError::Exited(Some(e)) => {
-                write!(f, "exited before the handshake ({e}); {HINT}")
-            }
-            HandshakeError::NotLox(why) => {
-                write!(f, "did not answer the lox handshake ({why}); {HINT}")
-            }
-            HandshakeError::Mismatch(why) => f.write_str(why),
-        }
+        let why = match self {
+            HandshakeError::Silent(t) => format!("no handshake within {t:?}"),
+            HandshakeError::Exited(None) => "exited before the handshake".into(),
+            HandshakeError::Exited(Some(e)) => format!("exited before the handshake ({e})"),
+            HandshakeError::NotLox(why) => format!("did not answer the lox handshake ({why})"),
+            HandshakeError::Mismatch(why) => return f.write_str(why),
+        };
+        write!(f, "{why}; {HINT}")
     }
 }
 
@@ -107,18 +91,14 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Closed(None) => f.write_str("its channel closed"),
-            Failure::Closed(Some(e)) => write!(f, "its channel failed: {e}"),
-            Failure::Garbage(why) => write!(f, "garbage on its channel: {why}"),
-            Failure::Stray { id, running: None } => {
-                write!(f, "an answer to job {id} while it had no job")
-            }
+            Failure::Closed(Some(e)) => write!(f, "i/o error on the worker channel: {e}"),
+            Failure::Garbage(why) => write!(f, "spoke garbage on its channel: {why}"),
+            Failure::Stray { id, running: None } => write!(f, "answered job {id}, running none"),
             Failure::Stray {
                 id,
                 running: Some(k),
-            } => {
-                write!(f, "an answer to job {id} while it was running job {k}")
-            }
-            Failure::TimedOut(d) => write!(f, "a job ran past the timeout of {d:?}"),
+            } => write!(f, "answered job {id}, running {k}"),
+            Failure::TimedOut(d) => write!(f, "ran a job past the timeout of {d:?}"),
         }
     }
 }
@@ -126,16 +106,14 @@ impl std::fmt::Display for Failure {
 impl Failure {
     /// What the running job of worker `pid`, which ended with `status`, fails with.
     pub(crate) fn task_error(&self, pid: u32, status: &str) -> TaskError {
+        let stopped = format!("worker process {pid} {status}");
         match self {
-            Failure::Closed(None) => TaskError::WorkerDied(format!("worker process {pid} {status}")),
-            Failure::Closed(Some(e)) => TaskError::WorkerDied(format!(
-                "worker process {pid} {status} (i/o error on the worker channel: {e})"
-            )),
-            Failure::Garbage(why) => TaskError::Protocol(format!(
-                "worker {pid} spoke garbage on its channel: {why} (the worker was stopped: {status})"
-            )),
-            Failure::Stray { .. } => TaskError::Protocol(format!("worker {pid}: {self}")),
+            Failure::Closed(None) => TaskError::WorkerDied(stopped),
+            Failure::Closed(Some(_)) => TaskError::WorkerDied(format!("{stopped} ({self})")),
             Failure::TimedOut(d) => TaskError::TimedOut(*d),
+            _ => TaskError::Protocol(format!(
+                "worker {pid} {self} (the worker was stopped: {status})"
+            )),
         }
     }
 }
@@ -176,10 +154,9 @@ impl Conn {
         let ours = Hello::ours(config.max_frame).map_err(LaunchError::Setup)?;
         let launcher = &config.launchers[slot % config.launchers.len().max(1)];
         let (mut cmd, desc) = launcher.command().map_err(LaunchError::Setup)?;
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(err) => return Err(LaunchError::Spawn { desc, err }),
-        };
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| LaunchError::Spawn(desc.clone(), e))?;
         let pid = child.id();
         control.pids.lock().push(pid);
         let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin is piped")));
@@ -196,13 +173,8 @@ impl Conn {
         match conn.handshake(&ours, config.handshake_timeout) {
             Ok(()) => Ok(conn),
             Err(why) => {
-                let status = conn.reap(control);
-                Err(LaunchError::Handshake {
-                    desc,
-                    pid,
-                    status,
-                    why,
-                })
+                let worker = format!("worker {desc} (pid {pid}, {})", conn.reap(control));
+                Err(LaunchError::Handshake(worker, why))
             }
         }
     }

@@ -213,10 +213,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         }
         let was_idle = self.sched.idle();
         let conn = self.conn.as_mut().expect("a worker is up");
-        if self
-            .sched
-            .fill(&mut self.jobs, Instant::now(), &mut self.batch)
-        {
+        if self.sched.fill(&self.jobs, Instant::now(), &mut self.batch) {
             conn.peer.mark_used();
         }
         if !self.batch.is_empty() {
@@ -264,7 +261,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         let outcome = match conn.read_reply(key, started, config.job_timeout) {
             Ok((status, payload)) => decode::<R>(status, payload),
             Err(_) if self.control.is_shut_down() => return Event::Shutdown,
-            Err(failure) => return Event::Failed { failure, attempts },
+            Err(failure) => return Event::Failed(failure, attempts),
         };
         // Its pins go before its outcome shows: a shared primitive only it
         // kept is gone when gather returns.

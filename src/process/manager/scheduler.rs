@@ -41,24 +41,6 @@ fn depth(job_secs: f64) -> usize {
     ((AHEAD_SECS / job_secs) as usize).clamp(MIN_DEPTH, MAX_DEPTH)
 }
 
-/// The pool's queue of jobs, shared by every manager.
-pub(crate) trait Source {
-    /// Jobs queued, for every worker.
-    fn queued(&self) -> usize;
-    /// The next job, without waiting.
-    fn take(&mut self) -> Option<Job>;
-}
-
-impl Source for Receiver<Job> {
-    fn queued(&self) -> usize {
-        self.len()
-    }
-
-    fn take(&mut self) -> Option<Job> {
-        self.try_recv().ok()
-    }
-}
-
 /// A job sent to the worker.
 pub(crate) struct Flight {
     pub(crate) job: Job,
@@ -118,12 +100,12 @@ impl Scheduler {
         self.inflight.front()
     }
 
-    /// Move jobs into flight, waiting ones first, within the window, the fair
-    /// share and the byte budget; their frames go to `batch`. True when one of
-    /// them carries shared handles.
+    /// Move jobs into flight, waiting ones first, then from the pool's
+    /// `queue`, within the window, the fair share and the byte budget; their
+    /// frames go to `batch`. True when one of them carries shared handles.
     pub(crate) fn fill(
         &mut self,
-        source: &mut impl Source,
+        queue: &Receiver<Job>,
         now: Instant,
         batch: &mut Vec<u8>,
     ) -> bool {
@@ -137,7 +119,7 @@ impl Scheduler {
             .sum();
         let mut pins = false;
         while self.inflight.len() < window {
-            let Some(job) = self.next(source) else { break };
+            let Some(job) = self.next(queue) else { break };
             if !self.idle() {
                 if ahead + job.frame.len() > PIPELINE_MAX {
                     self.waiting.push_front(job); // sent once the worker has caught up
@@ -153,14 +135,14 @@ impl Scheduler {
         pins
     }
 
-    fn next(&mut self, source: &mut impl Source) -> Option<Job> {
+    fn next(&mut self, queue: &Receiver<Job>) -> Option<Job> {
         if let Some(job) = self.waiting.pop_front() {
             return Some(job);
         }
-        if self.inflight.len() > source.queued() / self.workers {
+        if self.inflight.len() > queue.len() / self.workers {
             return None; // the rest is the other workers' share
         }
-        source.take()
+        queue.try_recv().ok()
     }
 
     /// The head job's reply came at `now`: it leaves, the next one runs.
@@ -233,36 +215,33 @@ mod tests {
         }
     }
 
-    /// The pool's queue, for one manager.
-    struct Queue(VecDeque<Job>);
+    /// The pool's queue, holding jobs `keys` of `bytes` each.
+    struct Queue(Receiver<Job>, crossbeam_channel::Sender<Job>);
 
     impl Queue {
         fn of(keys: std::ops::Range<Key>, bytes: usize) -> Self {
-            Queue(keys.map(|k| job(k, bytes)).collect())
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let q = Queue(rx, tx);
+            q.extend(keys, bytes);
+            q
+        }
+        fn extend(&self, keys: std::ops::Range<Key>, bytes: usize) {
+            keys.for_each(|k| self.1.send(job(k, bytes)).unwrap());
         }
     }
 
-    impl Source for Queue {
-        fn queued(&self) -> usize {
-            self.0.len()
-        }
-        fn take(&mut self) -> Option<Job> {
-            self.0.pop_front()
-        }
-    }
-
-    fn fill(s: &mut Scheduler, q: &mut Queue) -> usize {
+    fn fill(s: &mut Scheduler, q: &Queue) -> usize {
         let mut batch = Vec::new();
-        s.fill(q, Instant::now(), &mut batch);
+        s.fill(&q.0, Instant::now(), &mut batch);
         batch.len()
     }
 
     /// Run `n` jobs of `secs` each: fill, then the head's reply.
-    fn measured(s: &mut Scheduler, q: &mut Queue, secs: f64, n: u32) {
+    fn measured(s: &mut Scheduler, q: &Queue, secs: f64, n: u32) {
         let t = Instant::now();
         let at = |i: u32| t + Duration::from_secs_f64(secs) * i;
         for i in 0..n {
-            s.fill(q, at(i), &mut Vec::new());
+            s.fill(&q.0, at(i), &mut Vec::new());
             s.finish_head(at(i + 1));
         }
     }
@@ -270,14 +249,14 @@ mod tests {
     #[test]
     fn window_starts_at_two_and_follows_the_job_time() {
         let mut s = Scheduler::new(1);
-        let mut q = Queue::of(0..1000, 10);
-        assert_eq!(fill(&mut s, &mut q), 20, "unknown job time: two jobs ahead");
+        let q = Queue::of(0..1000, 10);
+        assert_eq!(fill(&mut s, &q), 20, "unknown job time: two jobs ahead");
         assert_eq!(s.keys().0, [0, 1]);
         let window = |secs: f64| {
             let mut s = Scheduler::new(1);
-            let mut q = Queue::of(0..1000, 10);
-            measured(&mut s, &mut q, secs, 20);
-            fill(&mut s, &mut q);
+            let q = Queue::of(0..1000, 10);
+            measured(&mut s, &q, secs, 20);
+            fill(&mut s, &q);
             s.inflight.len()
         };
         assert_eq!(window(1e-5), MAX_DEPTH, "10 µs jobs: 100 per ms, capped");
@@ -295,16 +274,16 @@ mod tests {
         // takes two and leaves two for the other.
         let mut s = Scheduler::new(2);
         s.job_secs = 1e-6;
-        let mut q = Queue::of(0..4, 10);
-        fill(&mut s, &mut q);
+        let q = Queue::of(0..4, 10);
+        fill(&mut s, &q);
         assert_eq!(s.keys().0, [0, 1]);
         assert_eq!(q.0.len(), 2);
         // Alone in the pool, it takes more (and leaves one for a worker
         // that finished).
         let mut s = Scheduler::new(1);
         s.job_secs = 1e-6;
-        let mut q = Queue::of(0..4, 10);
-        fill(&mut s, &mut q);
+        let q = Queue::of(0..4, 10);
+        fill(&mut s, &q);
         assert_eq!(s.keys().0, [0, 1, 2]);
     }
 
@@ -313,27 +292,27 @@ mod tests {
         let mut s = Scheduler::new(1);
         s.job_secs = 1e-6; // a wide window: only the budget holds jobs back
                            // The head goes whatever its size: the worker reads it whole.
-        let mut q = Queue::of(0..1, 10 * PIPELINE_MAX);
-        q.0.extend((1..4).map(|k| job(k, PIPELINE_MAX / 3)));
-        q.0.push_back(job(4, PIPELINE_MAX / 3 + 1));
-        q.0.extend((5..15).map(|k| job(k, PIPELINE_MAX)));
-        fill(&mut s, &mut q);
+        let q = Queue::of(0..1, 10 * PIPELINE_MAX);
+        q.extend(1..4, PIPELINE_MAX / 3);
+        q.extend(4..5, PIPELINE_MAX / 3 + 1);
+        q.extend(5..15, PIPELINE_MAX);
+        fill(&mut s, &q);
         // Three thirds fit behind the head; the fourth job would not.
         assert_eq!(s.keys(), (vec![0, 1, 2, 3], vec![4]));
         // Once the head is done, frames behind the new head leave room.
         s.finish_head(Instant::now());
-        fill(&mut s, &mut q);
+        fill(&mut s, &q);
         assert_eq!(s.keys(), (vec![1, 2, 3, 4], vec![5]));
     }
 
     #[test]
     fn a_lost_worker_gives_its_jobs_back_in_order() {
-        let mut q = Queue::of(0..5, 10);
+        let q = Queue::of(0..5, 10);
         let mut s = Scheduler::new(1);
-        fill(&mut s, &mut q); // 0 and 1 in flight
+        fill(&mut s, &q); // 0 and 1 in flight
         assert!(s.lost_worker(Head::Resend).is_none());
         assert_eq!(s.keys(), (vec![], vec![0, 1]));
-        fill(&mut s, &mut q);
+        fill(&mut s, &q);
         // Retry: the head first again, one attempt more.
         assert!(s.lost_worker(Head::Retry).is_none());
         assert_eq!(s.keys(), (vec![], vec![0, 1]));
@@ -341,10 +320,10 @@ mod tests {
         assert_eq!(s.waiting[1].attempts, 0);
         // Fail: the head comes back to be failed, the rest stays queued
         // ahead of the pool's queue.
-        fill(&mut s, &mut q);
+        fill(&mut s, &q);
         assert_eq!(s.lost_worker(Head::Fail).map(|j| j.key), Some(0));
         assert_eq!(s.keys(), (vec![], vec![1]));
-        fill(&mut s, &mut q);
+        fill(&mut s, &q);
         assert_eq!(s.keys().0, [1, 2]);
     }
 }

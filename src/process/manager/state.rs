@@ -28,12 +28,9 @@ pub(crate) enum Event {
     /// Writing the first jobs to a worker that had none failed: it died
     /// before taking any.
     WriteFailed(std::io::Error),
-    /// The worker failed while running a job that was re-sent `attempts`
+    /// The worker failed while running a job that was re-sent that many
     /// times before.
-    Failed {
-        failure: Failure,
-        attempts: usize,
-    },
+    Failed(Failure, usize),
     /// A worker with no job failed (its channel is watched once it has used
     /// shared handles).
     IdleFailed(Failure),
@@ -101,7 +98,7 @@ impl Machine {
             // Too many: the read that follows fails the job it sent.
             (State::Up, Event::WriteFailed(_)) => (State::Up, Step::Go),
             (State::Up, Event::IdleFailed(why)) => (State::Absent, replace(why, Head::Resend)),
-            (State::Up, Event::Failed { failure, attempts }) => {
+            (State::Up, Event::Failed(failure, attempts)) => {
                 // Only a job whose worker died is retried (not one that
                 // timed out, or got garbage back).
                 let died = matches!(failure, Failure::Closed(_));
@@ -137,8 +134,7 @@ mod tests {
     }
 
     fn died(attempts: usize) -> Event {
-        let failure = Failure::Closed(None);
-        Event::Failed { failure, attempts }
+        Event::Failed(Failure::Closed(None), attempts)
     }
 
     fn head_of(step: Step) -> (Head, bool) {
@@ -171,13 +167,7 @@ mod tests {
         ];
         for failure in failures {
             let mut m = up();
-            let step = m.next(
-                Event::Failed {
-                    failure,
-                    attempts: 0,
-                },
-                5,
-            );
+            let step = m.next(Event::Failed(failure, 0), 5);
             // Killed at once: no grace, nothing re-run.
             assert_eq!(head_of(step), (Head::Fail, false));
             assert_eq!(m.state(), State::Absent);
