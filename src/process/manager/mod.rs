@@ -194,6 +194,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Err(_) => return Event::JobsClosed,
             }
         }
+        if self.control.is_shut_down() {
+            return Event::Shutdown; // no worker for a dropped pool's jobs
+        }
         match Conn::launch(config, &self.control, self.slot) {
             Ok(conn) => {
                 self.conn = Some(conn);
@@ -210,6 +213,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Ok(job) => self.sched.push(job),
                 Err(event) => return event,
             }
+        }
+        if self.control.is_shut_down() {
+            return Event::Shutdown;
         }
         let was_idle = self.sched.idle();
         let conn = self.conn.as_mut().expect("a worker is up");

@@ -238,7 +238,10 @@ mod tests {
 
     /// Run `n` jobs of `secs` each: fill, then the head's reply.
     fn measured(s: &mut Scheduler, q: &Queue, secs: f64, n: u32) {
-        let t = Instant::now();
+        let t = s
+            .head()
+            .and_then(|f| f.started)
+            .unwrap_or_else(Instant::now);
         let at = |i: u32| t + Duration::from_secs_f64(secs) * i;
         for i in 0..n {
             s.fill(&q.0, at(i), &mut Vec::new());
@@ -266,6 +269,17 @@ mod tests {
             MIN_DEPTH,
             "slow jobs: the running one and the next"
         );
+        // The estimate moves gradually: one cheap job after slow ones keeps
+        // the window narrow, a run of them widens it.
+        let mut s = Scheduler::new(1);
+        let q = Queue::of(0..1000, 10);
+        measured(&mut s, &q, 0.5, 5);
+        measured(&mut s, &q, 1e-5, 1);
+        fill(&mut s, &q);
+        assert_eq!(s.inflight.len(), MIN_DEPTH);
+        measured(&mut s, &q, 1e-5, 60);
+        fill(&mut s, &q);
+        assert_eq!(s.inflight.len(), MAX_DEPTH);
     }
 
     #[test]
