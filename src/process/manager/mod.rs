@@ -155,14 +155,18 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The manager's loop; returns when the pool is dropped.
     pub(crate) fn run(mut self) {
         loop {
-            let config = self.control.config.lock().clone();
+            // Builders may change these before the first scatter.
+            let (retries, timeout) = {
+                let config = self.control.config.lock();
+                (config.retries, config.job_timeout)
+            };
             let event = match self.machine.state() {
                 State::Stopped => break,
                 _ if self.control.is_shut_down() => Event::Shutdown,
-                State::Absent => self.launch(&config),
-                State::Up => self.serve(&config),
+                State::Absent => self.launch(),
+                State::Up => self.serve(timeout),
             };
-            match self.machine.next(event, config.retries) {
+            match self.machine.next(event, retries) {
                 Step::Go | Step::Stop => {}
                 Step::FailWaiting(why) => {
                     log::error!("lox: {why}");
@@ -187,7 +191,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     }
 
     /// No worker: start one for the next job.
-    fn launch(&mut self, config: &Config) -> Event {
+    fn launch(&mut self) -> Event {
         if self.sched.is_empty() {
             match self.jobs.recv() {
                 Ok(job) => self.sched.push(job),
@@ -197,17 +201,18 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.control.is_shut_down() {
             return Event::Shutdown; // no worker for a dropped pool's jobs
         }
-        match Conn::launch(config, &self.control, self.slot) {
+        let config = self.control.config.lock().clone();
+        match Conn::launch(&config, &self.control, self.slot) {
             Ok(conn) => {
                 self.conn = Some(conn);
                 Event::Launched
             }
-            Err(e) => Event::LaunchFailed(e),
+            Err(e) => Event::LaunchFailed(Box::new(e)),
         }
     }
 
     /// A worker is up: give it jobs, read the next reply.
-    fn serve(&mut self, config: &Config) -> Event {
+    fn serve(&mut self, timeout: Option<Duration>) -> Event {
         if self.sched.is_empty() {
             match self.wait_for_job() {
                 Ok(job) => self.sched.push(job),
@@ -219,7 +224,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         }
         let was_idle = self.sched.idle();
         let conn = self.conn.as_mut().expect("a worker is up");
-        if self.sched.fill(&self.jobs, Instant::now(), &mut self.batch) {
+        if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
         if !self.batch.is_empty() {
@@ -231,7 +236,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 _ => {}
             }
         }
-        self.read_reply(config)
+        self.read_reply(timeout)
     }
 
     /// Wait for a job while the worker has none. A worker that has used
@@ -259,12 +264,12 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     }
 
     /// Wait for the reply to the head job and deposit its outcome.
-    fn read_reply(&mut self, config: &Config) -> Event {
+    fn read_reply(&mut self, timeout: Option<Duration>) -> Event {
         let head = self.sched.head().expect("a job in flight");
         let (key, attempts) = (head.job.key, head.job.attempts);
         let started = head.started.unwrap_or_else(Instant::now);
         let conn = self.conn.as_mut().expect("a worker is up");
-        let outcome = match conn.read_reply(key, started, config.job_timeout) {
+        let outcome = match conn.read_reply(key, started, timeout) {
             Ok((status, payload)) => decode::<R>(status, payload),
             Err(_) if self.control.is_shut_down() => return Event::Shutdown,
             Err(failure) => return Event::Failed(failure, attempts),

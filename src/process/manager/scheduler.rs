@@ -103,12 +103,7 @@ impl Scheduler {
     /// Move jobs into flight, waiting ones first, then from the pool's
     /// `queue`, within the window, the fair share and the byte budget; their
     /// frames go to `batch`. True when one of them carries shared handles.
-    pub(crate) fn fill(
-        &mut self,
-        queue: &Receiver<Job>,
-        now: Instant,
-        batch: &mut Vec<u8>,
-    ) -> bool {
+    pub(crate) fn fill(&mut self, queue: &Receiver<Job>, batch: &mut Vec<u8>) -> bool {
         let window = depth(self.job_secs);
         // Bytes the worker has not necessarily read: every frame behind the head.
         let mut ahead: usize = self
@@ -129,7 +124,7 @@ impl Scheduler {
             }
             pins |= !job.pins.is_empty();
             batch.extend_from_slice(&job.frame);
-            let started = self.idle().then_some(now);
+            let started = self.idle().then(Instant::now);
             self.inflight.push_back(Flight { job, started });
         }
         pins
@@ -232,20 +227,16 @@ mod tests {
 
     fn fill(s: &mut Scheduler, q: &Queue) -> usize {
         let mut batch = Vec::new();
-        s.fill(&q.0, Instant::now(), &mut batch);
+        s.fill(&q.0, &mut batch);
         batch.len()
     }
 
     /// Run `n` jobs of `secs` each: fill, then the head's reply.
     fn measured(s: &mut Scheduler, q: &Queue, secs: f64, n: u32) {
-        let t = s
-            .head()
-            .and_then(|f| f.started)
-            .unwrap_or_else(Instant::now);
-        let at = |i: u32| t + Duration::from_secs_f64(secs) * i;
-        for i in 0..n {
-            s.fill(&q.0, at(i), &mut Vec::new());
-            s.finish_head(at(i + 1));
+        for _ in 0..n {
+            s.fill(&q.0, &mut Vec::new());
+            let started = s.head().and_then(|f| f.started).unwrap();
+            s.finish_head(started + Duration::from_secs_f64(secs));
         }
     }
 

@@ -22,7 +22,7 @@ pub(crate) enum State {
 #[derive(Debug)]
 pub(crate) enum Event {
     Launched,
-    LaunchFailed(LaunchError),
+    LaunchFailed(Box<LaunchError>),
     /// The running job's reply arrived.
     Answered,
     /// Writing the first jobs to a worker that had none failed: it died
@@ -47,7 +47,7 @@ pub(crate) enum Step {
     Go,
     /// Fail every job waiting now rather than launch (and fail) once per
     /// job; the next scatter tries again.
-    FailWaiting(LaunchError),
+    FailWaiting(Box<LaunchError>),
     /// Stop the worker (after letting it exit by itself if `grace`: a
     /// launcher in between, ssh or srun, then passes on its own exit
     /// status), settle the job it ran as `head` says (`why` is the error of
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn launches_idle_failures_and_the_end() {
         let mut m = Machine::new();
-        let e = LaunchError::Setup("no".into());
+        let e = Box::new(LaunchError::Setup("no".into()));
         assert!(matches!(
             m.next(Event::LaunchFailed(e), 0),
             Step::FailWaiting(_)
