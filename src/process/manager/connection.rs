@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::super::entry::Status;
-use super::super::frame::{self, FrameError};
-use super::super::handshake::Hello;
-use super::super::message::{Down, Request, Up};
-use super::super::share::Peer;
-use super::super::worker;
 use super::{Config, Control};
 use crate::actors::collector::Key;
 use crate::error::TaskError;
+use crate::process::entry::Status;
+use crate::process::frame::{self, FrameError};
+use crate::process::handshake::Hello;
+use crate::process::message::{Down, Request, Up};
+use crate::process::share::Peer;
+use crate::process::worker;
 
 const HINT: &str = "did main() call lox::init() first?";
 
@@ -186,7 +186,7 @@ impl Conn {
             &Down::Hello(ours.clone()),
             frame::DEFAULT_MAX_FRAME,
         );
-        if !wait_readable(self.stdout.get_ref().as_raw_fd(), timeout) {
+        if !wait_readable(self.fd(), timeout) {
             return Err(HandshakeError::Silent(timeout));
         }
         // A handshake is small: a tight cap keeps a chatty non-worker cheap.

@@ -142,7 +142,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             results,
             slot,
             sched: Scheduler::new(workers),
-            machine: Machine::new(),
+            machine: Machine::default(),
             conn: None,
             batch: Vec::new(),
         }

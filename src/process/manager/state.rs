@@ -8,9 +8,10 @@ use super::scheduler::Head;
 /// re-sent to another; past that, the jobs fail instead of looping.
 const LOST_IDLE_MAX: u8 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum State {
     /// No worker process: the next job starts one.
+    #[default]
     Absent,
     /// A worker process is up, with jobs in flight or not.
     Up,
@@ -61,7 +62,7 @@ pub(crate) enum Step {
     Stop,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Machine {
     state: State,
     /// Workers in a row that died before taking a job.
@@ -69,13 +70,6 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub(crate) fn new() -> Self {
-        Machine {
-            state: State::Absent,
-            lost_idle: 0,
-        }
-    }
-
     pub(crate) fn state(&self) -> State {
         self.state
     }
@@ -127,7 +121,7 @@ mod tests {
     use std::time::Duration;
 
     fn up() -> Machine {
-        let mut m = Machine::new();
+        let mut m = Machine::default();
         assert!(matches!(m.next(Event::Launched, 0), Step::Go));
         assert_eq!(m.state(), State::Up);
         m
@@ -198,7 +192,7 @@ mod tests {
 
     #[test]
     fn launches_idle_failures_and_the_end() {
-        let mut m = Machine::new();
+        let mut m = Machine::default();
         let e = Box::new(LaunchError::Setup("no".into()));
         assert!(matches!(
             m.next(Event::LaunchFailed(e), 0),
@@ -212,7 +206,7 @@ mod tests {
         let mut m = up();
         assert!(matches!(m.next(Event::Shutdown, 0), Step::Stop));
         assert_eq!(m.state(), State::Stopped);
-        let mut m = Machine::new();
+        let mut m = Machine::default();
         assert!(matches!(m.next(Event::JobsClosed, 0), Step::Stop));
         assert_eq!(m.state(), State::Stopped);
     }
