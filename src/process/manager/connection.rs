@@ -53,8 +53,8 @@ pub(crate) enum Failure {
     Closed(Option<std::io::Error>),
     /// Something that is not a frame, or not a reply.
     Garbage(String),
-    /// An answer to a job it was not running.
-    Stray { id: u64, running: Option<Key> },
+    /// An answer to job `.0` while it ran job `.1` (or none).
+    Stray(u64, Option<Key>),
     /// Its job ran past the pool's `job_timeout`.
     TimedOut(Duration),
 }
@@ -93,11 +93,8 @@ impl std::fmt::Display for Failure {
             Failure::Closed(None) => f.write_str("its channel closed"),
             Failure::Closed(Some(e)) => write!(f, "i/o error on the worker channel: {e}"),
             Failure::Garbage(why) => write!(f, "spoke garbage on its channel: {why}"),
-            Failure::Stray { id, running: None } => write!(f, "answered job {id}, running none"),
-            Failure::Stray {
-                id,
-                running: Some(k),
-            } => write!(f, "answered job {id}, running {k}"),
+            Failure::Stray(id, Some(k)) => write!(f, "answered job {id} while running job {k}"),
+            Failure::Stray(id, None) => write!(f, "answered job {id} while idle"),
             Failure::TimedOut(d) => write!(f, "ran a job past the timeout of {d:?}"),
         }
     }
@@ -230,10 +227,7 @@ impl Conn {
                 Frame::Done { id, status, at } if id == running => {
                     return Ok((status, &self.body[at..]))
                 }
-                Frame::Done { id, .. } => {
-                    let running = Some(running);
-                    return Err(Failure::Stray { id, running });
-                }
+                Frame::Done { id, .. } => return Err(Failure::Stray(id, Some(running))),
             }
         }
     }
@@ -245,7 +239,7 @@ impl Conn {
         while !self.stdout.buffer().is_empty() || wait_readable(self.fd(), Duration::ZERO) {
             match self.read_frame()? {
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
-                Frame::Done { id, .. } => return Err(Failure::Stray { id, running: None }),
+                Frame::Done { id, .. } => return Err(Failure::Stray(id, None)),
             }
         }
         Ok(())

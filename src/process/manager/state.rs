@@ -154,10 +154,7 @@ mod tests {
         let failures = [
             Failure::TimedOut(Duration::from_secs(1)),
             Failure::Garbage("x".into()),
-            Failure::Stray {
-                id: 3,
-                running: Some(2),
-            },
+            Failure::Stray(3, Some(2)),
         ];
         for failure in failures {
             let mut m = up();
