@@ -15,10 +15,11 @@
 //!   protocol off fds 0/1, points fd 1 at stderr (a job's `println!` cannot
 //!   corrupt the channel), and a watchdog thread exits the process within a
 //!   second of its parent's death, also mid-job.
-//! - `remote`: the parent side, one manager thread per worker process: launch,
-//!   handshake, pipelined dispatch (two jobs in flight per worker),
-//!   serving the worker's shared-handle requests as they come,
-//!   supervision (worker death, retries, timeouts) and replacement.
+//! - `manager`: the parent side, one manager thread per worker process: a
+//!   scheduler (which jobs go ahead to the worker), the connection (launch,
+//!   handshake, frames in and out, the worker's shared-handle requests served
+//!   as they come) and a state machine for supervision (worker death,
+//!   retries, timeouts, replacement).
 //! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
 //!   as `ssh host`).
 //! - `registry`: the parent's ids of sync handles and announcement peers
@@ -44,10 +45,10 @@ mod entry;
 mod frame;
 mod handshake;
 mod launcher;
+mod manager;
 pub(crate) mod message;
 mod pool;
 pub(crate) mod registry;
-mod remote;
 mod share;
 mod worker;
 

@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
+use super::manager::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use super::message::Down;
 use super::registry;
-use super::remote::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
 use crate::actors::completed::{into_stream, Completed};
 use crate::actors::pool::{gather_outcomes, gather_results, outcomes_of, results_of};
@@ -323,14 +323,13 @@ where
         if i >= sh.n_workers {
             return;
         }
-        let manager = Manager::<R> {
-            control: sh.control.clone(),
-            jobs: sh.jobs_rx.clone(),
-            results: sh.collector.clone(),
-            entry_error: sh.entry.as_ref().err().cloned(),
-            workers: sh.n_workers,
-            slot: i,
-        };
+        let manager = Manager::<R>::new(
+            sh.control.clone(),
+            sh.jobs_rx.clone(),
+            sh.collector.clone(),
+            sh.n_workers,
+            i,
+        );
         match std::thread::Builder::new()
             .name(format!("lox-process-{i}"))
             .spawn(move || manager.run())

@@ -1,0 +1,325 @@
+//! The parent side: one manager thread per worker slot, in three parts.
+//!
+//! - [`scheduler`]: which jobs go to the worker, and when. Jobs go ahead (the
+//!   next one is already in the worker's pipe when the current one ends, so
+//!   the worker never waits for a round trip), within a window of about a
+//!   millisecond of work, the worker's fair share of the queue and a byte
+//!   budget. No I/O: unit-tested as it is.
+//! - [`connection`]: one worker process and its channel: launch, handshake,
+//!   frames in and out, the worker's shared-handle requests served as they
+//!   come, kill and reap.
+//! - [`state`]: the state machine from what happened (a reply, a death, a
+//!   failed launch, ...) to the next state and what to do. Pure as well.
+//!
+//! [`Manager::run`] ties them: it waits for jobs, launches a worker on the
+//! first one (and again after a death), sends batches in one `write`, turns
+//! each reply into an outcome on the pool's collector, and feeds what
+//! happened to the state machine.
+//!
+//! Supervision: the worker runs jobs in the order they were sent, so when its
+//! channel ends (exit, abort, signal) the job at the head of the in-flight
+//! queue is the one that was running: it becomes `TaskError::WorkerDied` with
+//! the exit status (or is re-sent, up to the pool's `retries`), the jobs behind
+//! it are re-sent unchanged to a fresh worker. A job past `job_timeout` gets
+//! its worker killed and becomes `TaskError::TimedOut`. Each slot has at most
+//! one process at a time: a dead worker is reaped before its replacement starts.
+
+mod connection;
+mod scheduler;
+mod state;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+
+use super::entry::Status;
+use super::frame;
+use super::launcher::Launcher;
+use crate::actors::collector::{Collector, Key, Outcome};
+use crate::error::TaskError;
+use connection::{Conn, Failure};
+use scheduler::{Head, Scheduler};
+use state::{Event, Machine, State, Step};
+
+/// How often a manager with no job looks at its worker's channel, once the
+/// worker has used shared handles.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// How long a worker whose channel closed may take to exit by itself before
+/// it is killed (a launcher such as ssh relays the exit status a little after
+/// the channel ends).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a new worker may take to answer the handshake, by default.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One encoded job: its whole frame, ready to write.
+pub(crate) struct Job {
+    pub(crate) key: Key,
+    pub(crate) frame: Vec<u8>,
+    /// Times it was re-sent after its worker died.
+    pub(crate) attempts: usize,
+    /// Shared primitives in its arguments stay registered while it lives.
+    pub(crate) pins: Vec<super::registry::Pin>,
+}
+
+/// Settings the builders change; read by managers per launch and per job.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Worker slot `i` is started by `launchers[i % len]` (never empty).
+    pub(crate) launchers: Vec<Launcher>,
+    pub(crate) retries: usize,
+    pub(crate) job_timeout: Option<Duration>,
+    pub(crate) max_frame: usize,
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// State shared by a pool's handles and its managers.
+pub(crate) struct Control {
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) config: Mutex<Config>,
+    /// Worker processes alive and not yet reaped (killed on shutdown).
+    pids: Mutex<Vec<u32>>,
+}
+
+impl Control {
+    pub(crate) fn new(config: Config) -> Self {
+        Control {
+            shutdown: AtomicBool::new(false),
+            config: Mutex::new(config),
+            pids: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The last handle is gone: stop every worker now.
+    pub(crate) fn shut_down(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for &pid in self.pids.lock().iter() {
+            // SAFETY: kill(2) has no memory effects. The pid is still ours: a
+            // manager removes it from this list (under this lock) before it
+            // reaps the process, so it cannot have been reused.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// One manager: its worker slot, the jobs for it, where outcomes go.
+pub(crate) struct Manager<R> {
+    control: Arc<Control>,
+    jobs: Receiver<Job>,
+    /// Where outcomes go (the collector's one entry point is `deposit`).
+    results: Arc<Collector<R>>,
+    /// This manager's worker slot (picks its launcher).
+    slot: usize,
+    sched: Scheduler,
+    machine: Machine,
+    /// The worker process, while the state is `Up`.
+    conn: Option<Conn>,
+    /// Frames gathered for one write.
+    batch: Vec<u8>,
+}
+
+impl<R: DeserializeOwned + Send + 'static> Manager<R> {
+    /// The manager of worker slot `slot` of a pool of `workers`.
+    pub(crate) fn new(
+        control: Arc<Control>,
+        jobs: Receiver<Job>,
+        results: Arc<Collector<R>>,
+        workers: usize,
+        slot: usize,
+    ) -> Self {
+        Manager {
+            control,
+            jobs,
+            results,
+            slot,
+            sched: Scheduler::new(workers),
+            machine: Machine::default(),
+            conn: None,
+            batch: Vec::new(),
+        }
+    }
+
+    fn fail(&self, key: Key, err: TaskError) {
+        self.results.deposit(key, Err(Box::new(err)));
+    }
+
+    /// The manager's loop; returns when the pool is dropped.
+    pub(crate) fn run(mut self) {
+        loop {
+            // Builders may change these before the first scatter.
+            let (retries, timeout) = {
+                let config = self.control.config.lock();
+                (config.retries, config.job_timeout)
+            };
+            let event = match self.machine.state() {
+                State::Stopped => break,
+                _ if self.control.is_shut_down() => Event::Shutdown,
+                State::Absent => self.launch(),
+                State::Up => self.serve(timeout),
+            };
+            match self.machine.next(event, retries) {
+                Step::Go | Step::Stop => {}
+                Step::FailWaiting(why) => {
+                    log::error!("lox: {why}");
+                    let jobs = self.sched.take_waiting();
+                    for job in jobs.into_iter().chain(self.jobs.try_iter()) {
+                        self.fail(job.key, TaskError::Launch(why.to_string()));
+                    }
+                }
+                Step::Replace { why, head, grace } => self.replace(why, head, grace),
+            }
+        }
+        if let Some(mut conn) = self.conn.take() {
+            conn.reap(&self.control);
+        }
+        // A streaming gather or a ticket may still wait for these jobs:
+        // settle them rather than leave them open.
+        let why = "the pool was dropped before the job finished; its workers were stopped";
+        for job in self.sched.into_jobs().chain(self.jobs.try_iter()) {
+            let err = TaskError::WorkerDied(why.to_owned());
+            self.results.deposit(job.key, Err(Box::new(err)));
+        }
+    }
+
+    /// No worker: start one for the next job.
+    fn launch(&mut self) -> Event {
+        if self.sched.is_empty() {
+            match self.jobs.recv() {
+                Ok(job) => self.sched.push(job),
+                Err(_) => return Event::JobsClosed,
+            }
+        }
+        if self.control.is_shut_down() {
+            return Event::Shutdown; // no worker for a dropped pool's jobs
+        }
+        let config = self.control.config.lock().clone();
+        match Conn::launch(&config, &self.control, self.slot) {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                Event::Launched
+            }
+            Err(e) => Event::LaunchFailed(Box::new(e)),
+        }
+    }
+
+    /// A worker is up: give it jobs, read the next reply.
+    fn serve(&mut self, timeout: Option<Duration>) -> Event {
+        if self.sched.is_empty() {
+            match self.wait_for_job() {
+                Ok(job) => self.sched.push(job),
+                Err(event) => return event,
+            }
+        }
+        if self.control.is_shut_down() {
+            return Event::Shutdown;
+        }
+        let was_idle = self.sched.idle();
+        let conn = self.conn.as_mut().expect("a worker is up");
+        if self.sched.fill(&self.jobs, &mut self.batch) {
+            conn.peer.mark_used();
+        }
+        if !self.batch.is_empty() {
+            let written = conn.send(&self.batch);
+            self.batch.clear();
+            match written {
+                Err(e) if was_idle => return Event::WriteFailed(e),
+                // The worker died running the head job: the read reports it.
+                _ => {}
+            }
+        }
+        self.read_reply(timeout)
+    }
+
+    /// Wait for a job while the worker has none. A worker that has used
+    /// shared handles is watched meanwhile: its requests are served (a
+    /// thread of an earlier job may hold or want a lock) and its death
+    /// releases what it held.
+    fn wait_for_job(&mut self) -> Result<Job, Event> {
+        let conn = self.conn.as_mut().expect("a worker is up");
+        loop {
+            if !conn.peer.used() {
+                return self.jobs.recv().map_err(|_| Event::JobsClosed);
+            }
+            match self.jobs.recv_timeout(IDLE_POLL) {
+                Ok(job) => return Ok(job),
+                Err(RecvTimeoutError::Disconnected) => return Err(Event::JobsClosed),
+                Err(RecvTimeoutError::Timeout) if self.control.is_shut_down() => {
+                    return Err(Event::Shutdown)
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            conn.serve_idle().map_err(Event::IdleFailed)?;
+            // No job is running, so no result can bring a peer back.
+            conn.peer.after_result();
+        }
+    }
+
+    /// Wait for the reply to the head job and deposit its outcome.
+    fn read_reply(&mut self, timeout: Option<Duration>) -> Event {
+        let head = self.sched.head().expect("a job in flight");
+        let (key, attempts) = (head.job.key, head.job.attempts);
+        let started = head.started.unwrap_or_else(Instant::now);
+        let conn = self.conn.as_mut().expect("a worker is up");
+        let outcome = match conn.read_reply(key, started, timeout) {
+            Ok((status, payload)) => decode::<R>(status, payload),
+            Err(_) if self.control.is_shut_down() => return Event::Shutdown,
+            Err(failure) => return Event::Failed(failure, attempts),
+        };
+        // Its pins go before its outcome shows: a shared primitive only it
+        // kept is gone when gather returns.
+        drop(self.sched.finish_head(Instant::now()));
+        self.results.deposit(key, outcome);
+        // The result is decoded: peers the worker dropped before it may go
+        // (one of them may have come back in it).
+        conn.peer.after_result();
+        Event::Answered
+    }
+
+    /// The worker is lost: stop and reap it, settle the job it ran as `head`
+    /// says, and keep the jobs behind it for a fresh worker.
+    fn replace(&mut self, why: Failure, head: Head, grace: bool) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if grace {
+            conn.peer.close(); // its locks are free while we wait
+            conn.await_exit(EXIT_GRACE);
+        }
+        let status = conn.reap(&self.control);
+        let err = why.task_error(conn.pid, &status);
+        match head {
+            Head::Resend => log::warn!(
+                "lox: worker {} {status} ({why}); starting another",
+                conn.pid
+            ),
+            Head::Retry => log::warn!("lox: {err}; re-running the job"),
+            Head::Fail => {}
+        }
+        if let Some(job) = self.sched.lost_worker(head) {
+            let key = job.key;
+            drop(job); // its pins go before its outcome shows
+            self.fail(key, err);
+        }
+    }
+}
+
+/// A job's outcome from its reply.
+fn decode<R: DeserializeOwned>(status: Status, payload: &[u8]) -> Outcome<R> {
+    match status {
+        Status::Ok => frame::decode_all::<R>(payload).map_err(|e| {
+            let why = format!("could not decode the job's result: {e}");
+            Box::new(TaskError::Protocol(why))
+        }),
+        Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
+        Status::Protocol(m) => Err(Box::new(TaskError::Protocol(m))),
+    }
+}
