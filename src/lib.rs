@@ -52,14 +52,14 @@ pub use actors::collector::Ticket;
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
-// sync primitives (src/sync/) re-exports go here
+// Sync primitives.
 pub use sync::{
     IndexGuard, IndexSemaphore, LightSwitch, LightSwitchGuard, Lock, LockGuard, QLock, QLockGuard,
     RWLock, ReadGuard, WriteGuard,
 };
-// queues (src/queue/) re-exports go here
+// Queues.
 pub use queue::{Announcement, Funnel, FunnelInput, SubscribeFinalizedError};
-// process pools (src/process/) re-exports go here
+// Process pools.
 pub use process::{init, process, Launcher, Process};
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of
