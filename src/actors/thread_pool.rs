@@ -129,6 +129,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// assert_eq!(pool.gather(), vec![30, 10, 20]); // scatter order, not finish order
     /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
     /// ```
+    #[track_caller]
     pub fn gather(&self) -> Vec<R> {
         self.core().gather_with(Default::default())
     }
@@ -159,6 +160,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// let out = pool.gather_with(false);
     /// assert_eq!(out.len(), 100);
     /// ```
+    #[track_caller]
     pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
         self.core().gather_with(progress.into())
     }
