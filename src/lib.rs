@@ -125,4 +125,20 @@ pub mod __private {
     pub fn default_processes() -> usize {
         crate::process::default_processes()
     }
+
+    /// What the generated module finds under the decorated function's name
+    /// when the function is not at module level (see `located` in
+    /// lox-macros' `expand`): its `located` fails to compile, saying so.
+    pub mod not_at_module_level {
+        /// Never implemented: the bound that carries the message.
+        #[diagnostic::on_unimplemented(
+            message = "a #[lox::thread] or #[lox::process] function must be at module level, not inside another function",
+            label = "move this function out of the function body, to module level",
+            note = "the macro generates a module of the same name beside the function, and a module cannot see the items of a function body"
+        )]
+        pub trait AtModuleLevel {}
+
+        /// Fails to compile: the function is inside a function body.
+        pub const fn located<T: AtModuleLevel>() {}
+    }
 }

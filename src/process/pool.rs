@@ -104,6 +104,11 @@ where
             spawn_lock: Mutex::new(()),
             max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
             control: Arc::new(Control::new(config)),
+            codec: Codec {
+                encode: encode_job::<A>,
+                inline: run_inline::<A, R>,
+                manage: |m| m.run(),
+            },
         }),
     }
 }
@@ -132,6 +137,16 @@ struct Shared<A, R> {
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
     control: Arc<Control>,
+    codec: Codec<A, R>,
+}
+
+/// What needs serde, chosen in [`process`] where its bounds hold: the
+/// handle's methods need no serde bounds, so a type that cannot travel is
+/// one error (at `process`), not one more per method that a caller uses.
+struct Codec<A, R> {
+    encode: fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, TaskError>,
+    inline: fn(fn(A) -> R, &A, usize) -> Outcome<R>,
+    manage: fn(Manager<R>),
 }
 
 impl<A, R> Drop for Shared<A, R> {
@@ -161,8 +176,8 @@ impl<A, R> std::fmt::Debug for Process<A, R> {
 
 impl<A, R> Process<A, R>
 where
-    A: Serialize + DeserializeOwned + Send + 'static,
-    R: Serialize + DeserializeOwned + Send + 'static,
+    A: Send + 'static,
+    R: Send + 'static,
 {
     fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.control.config.lock();
@@ -290,11 +305,11 @@ where
         if sh.n_workers == 0 {
             sh.collector.deposit(
                 key,
-                run_inline(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
+                (sh.codec.inline)(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
             );
         } else {
             let (encoded, pins) = registry::collect_pins(|| {
-                encode_job(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
+                (sh.codec.encode)(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
             });
             match encoded {
                 Ok(frame) => {
@@ -323,6 +338,7 @@ where
         if i >= sh.n_workers {
             return;
         }
+        let manage = sh.codec.manage;
         let manager = Manager::<R> {
             control: sh.control.clone(),
             jobs: sh.jobs_rx.clone(),
@@ -333,7 +349,7 @@ where
         };
         match std::thread::Builder::new()
             .name(format!("lox-process-{i}"))
-            .spawn(move || manager.run())
+            .spawn(move || manage(manager))
         {
             Ok(_) => sh.spawned.store(i + 1, Ordering::Relaxed),
             Err(e) if i == 0 => {
@@ -365,6 +381,7 @@ where
     /// assert_eq!(pool.gather(), vec![4, 2, 3]);
     /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
     /// ```
+    #[track_caller]
     pub fn gather(&self) -> Vec<R> {
         gather_results(&self.shared.collector, Default::default())
     }
@@ -392,6 +409,7 @@ where
     /// for i in 0..10 { pool.scatter(i); }
     /// assert_eq!(pool.gather_with(false).len(), 10);
     /// ```
+    #[track_caller]
     pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
         gather_results(&self.shared.collector, progress.into())
     }
