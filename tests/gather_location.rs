@@ -23,7 +23,10 @@ fn gather_panic_files() -> &'static Mutex<Vec<String>> {
                 .unwrap_or_default();
             if msg.starts_with("lox: job") {
                 let file = info.location().map(|l| l.file().to_owned());
-                gather_panic_files().lock().unwrap().push(file.unwrap_or_default());
+                gather_panic_files()
+                    .lock()
+                    .unwrap()
+                    .push(file.unwrap_or_default());
             } else {
                 default(info);
             }

@@ -11,6 +11,8 @@
 //!   of the user's `fn(A) -> R` and of a monomorphized trampoline from a base
 //!   symbol of lox. Same executable (checked by the handshake) ⇒ same offsets,
 //!   whatever ASLR does, since the image moves as one block.
+//! - `early`: a worker caught before `main` (Linux: `.init_array`), and
+//!   the parent's check that `main` called [`init`].
 //! - `worker`: [`init`] and the worker's job loop. The worker moves the
 //!   protocol off fds 0/1, points fd 1 at stderr (a job's `println!` cannot
 //!   corrupt the channel), and a watchdog thread exits the process within a
@@ -40,6 +42,7 @@
 //! `entry` and `worker` says how it relies on this.
 
 pub(crate) mod client;
+mod early;
 mod entry;
 mod frame;
 mod handshake;

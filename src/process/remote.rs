@@ -28,13 +28,13 @@ use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
+use super::early;
 use super::entry::Status;
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::launcher::Launcher;
 use super::message::{Down, Request, Up};
 use super::share::Peer;
-use super::worker;
 use crate::actors::collector::{Collector, Key, Outcome};
 use crate::error::TaskError;
 
@@ -210,12 +210,7 @@ fn wait_readable(fd: i32, timeout: Duration) -> bool {
 impl Conn {
     /// Start a worker and complete the handshake.
     fn launch(config: &Config, control: &Control, slot: usize) -> Result<Conn, String> {
-        if worker::started_as_worker() && !worker::init_ran() {
-            return Err("this process was started as a lox worker (`--lox-worker`) but reached a process pool \
-                        without lox::init() having run: did main() call lox::init() first? \
-                        (refusing to start more workers)"
-                .to_owned());
-        }
+        early::require_init()?;
         let ours = Hello::ours(config.max_frame)?;
         let launcher = &config.launchers[slot % config.launchers.len().max(1)];
         let (mut cmd, desc) = launcher.command()?;

@@ -42,13 +42,35 @@ pub(crate) fn init_ran() -> bool {
 }
 
 /// Must be the first statement of `main` in every binary that uses
-/// [`process`](crate::process()).
+/// [`process`](crate::process()) (in a `#[test]` with the default harness:
+/// the first statement of the test).
 ///
 /// In the parent it returns at once. In a worker process (the same executable,
 /// started by a pool with the `--lox-worker` marker argument) it never returns:
 /// it answers the handshake, runs the jobs it is sent until its parent closes
-/// the channel or dies, then exits. Anything `main` would do before `init()`
-/// also runs in every worker, so call it first.
+/// the channel or dies, then exits.
+///
+/// # Forgetting it
+///
+/// A worker is the whole program started again, so whatever `main` does
+/// before `init()` (printing, writing files, opening connections) would run
+/// once more in every worker. lox guards against this twice:
+///
+/// - On Linux (glibc) a worker is caught before `main` (a function of the
+///   executable's `.init_array` sees the marker and serves): it never runs
+///   `main`, so no user code but its jobs. This is also what lets a test
+///   binary with the default harness, whose `main` is libtest's, serve
+///   process pools.
+/// - In the parent, a process pool that is about to start workers while
+///   `init()` has not run fails its jobs with [`TaskError::Launch`]
+///   ("main() did not call lox::init() before starting worker processes
+///   ..."), and `gather` panics with that message: on platforms without the
+///   first guard the program would otherwise misbehave.
+///
+/// A pool with 0 workers (or `LOX_DEBUG`) starts no process and needs no
+/// `init()`.
+///
+/// [`TaskError::Launch`]: crate::TaskError::Launch
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
@@ -62,9 +84,14 @@ pub(crate) fn init_ran() -> bool {
 /// ```
 pub fn init() {
     INIT_RAN.store(true, Ordering::Release);
-    if !started_as_worker() {
-        return;
+    if started_as_worker() {
+        serve_and_exit();
     }
+}
+
+/// Serve as a worker until the parent closes the channel, then exit.
+pub(crate) fn serve_and_exit() -> ! {
+    INIT_RAN.store(true, Ordering::Release);
     let code = match serve() {
         Ok(()) => 0,
         Err(why) => {
