@@ -35,3 +35,47 @@ fn jobs_run_in_other_processes() {
         assert_ne!(pid, std::process::id(), "a worker, not the test process");
     }
 }
+
+fn refuse_five(x: u32) -> u32 {
+    assert_ne!(x, 5, "five is refused");
+    x
+}
+
+/// Run by `worker_panics_are_labelled` in a child test process, whose
+/// stderr it reads.
+#[test]
+#[ignore = "run by worker_panics_are_labelled"]
+fn panicking_job() {
+    lox::init();
+    let pool = lox::process(1, refuse_five);
+    for x in 0..7 {
+        pool.scatter(x);
+    }
+    let out = pool.try_gather();
+    assert!(
+        matches!(&out[5], Err(lox::TaskError::Panicked(m)) if m == "assertion `left != right` failed: five is refused\n  left: 5\n right: 5")
+    );
+}
+
+#[test]
+fn worker_panics_are_labelled() {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "panicking_job", "--ignored", "--nocapture"])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run the child test");
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "child test failed: {stderr}");
+    let label = "lox worker 0 (pid ";
+    let at = format!("), job 5: panicked at {}:", file!());
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no labelled panic report in: {stderr}"));
+    assert!(line.contains(&at), "{line:?} should contain {at:?}");
+    assert!(stderr.contains("five is refused"), "{stderr}");
+    assert!(
+        !stderr.contains("thread 'main'"),
+        "unlabelled panic: {stderr}"
+    );
+}

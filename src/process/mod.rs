@@ -21,6 +21,8 @@
 //!   handshake, pipelined dispatch (two jobs in flight per worker),
 //!   serving the worker's shared-handle requests as they come,
 //!   supervision (worker death, retries, timeouts) and replacement.
+//! - `report`: a worker's panics, labelled with worker and job, sent to the
+//!   parent, which prints them above its progress bars.
 //! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
 //!   as `ssh host`).
 //! - `registry`: the parent's ids of sync handles and announcement peers
@@ -51,6 +53,7 @@ pub(crate) mod message;
 mod pool;
 pub(crate) mod registry;
 mod remote;
+mod report;
 mod share;
 mod worker;
 

@@ -211,7 +211,7 @@ impl Conn {
     /// Start a worker and complete the handshake.
     fn launch(config: &Config, control: &Control, slot: usize) -> Result<Conn, String> {
         early::require_init()?;
-        let ours = Hello::ours(config.max_frame)?;
+        let ours = Hello::ours(config.max_frame)?.to_worker(slot);
         let launcher = &config.launchers[slot % config.launchers.len().max(1)];
         let (mut cmd, desc) = launcher.command()?;
         let mut child = cmd
@@ -346,6 +346,10 @@ impl Conn {
             Ok(Up::Share(request)) => {
                 let start = body.len() - rest.len();
                 Reply::Share(request, start..body.len())
+            }
+            Ok(Up::Report(text)) => {
+                crate::progress::eprint_above_bars(&text);
+                self.read_frame(deadline, max, body)
             }
             Ok(other) => Reply::Garbage(format!("unexpected message {other:?}")),
             Err(e) => Reply::Garbage(e.to_string()),

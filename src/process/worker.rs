@@ -24,6 +24,7 @@ use super::entry::{self, Status};
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::message::{Down, Up};
+use super::report;
 
 /// The argument that makes a process a worker: `<exe> --lox-worker`.
 pub(crate) const MARKER: &str = "--lox-worker";
@@ -212,6 +213,7 @@ fn serve() -> Result<(), String> {
     }));
     let _ = INPUT.set(input);
     client::install(writer, max);
+    report::install(writer, parent.worker, max);
 
     let mut out = Vec::new();
     let mut reply = Vec::new();
@@ -250,7 +252,7 @@ fn serve() -> Result<(), String> {
         // protocol version, so `entry` holds offsets of a trampoline and a
         // function of this very image (see `entry`).
         let (tramp, func) = unsafe { entry::resolve(entry) };
-        let status = tramp(func, rest, &mut out);
+        let status = report::running(id, || tramp(func, rest, &mut out));
         encode_reply(&mut reply, id, status, &out, max);
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a
