@@ -7,6 +7,8 @@
 //! - `handshake`: protocol version and the executable's fingerprint (a hash of
 //!   the file's contents).
 //! - `message`: the headers that travel in frames.
+//! - `payload`: arguments and results in frames; a `Vec<u8>` travels as one
+//!   MessagePack `bin`.
 //! - `entry`: how a job names its function without any registration: offsets
 //!   of the user's `fn(A) -> R` and of a monomorphized trampoline from a base
 //!   symbol of lox. Same executable (checked by the handshake) ⇒ same offsets,
@@ -50,6 +52,7 @@ mod frame;
 mod handshake;
 mod launcher;
 pub(crate) mod message;
+mod payload;
 mod pool;
 pub(crate) mod registry;
 mod remote;

@@ -13,6 +13,7 @@ use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
 use super::message::Down;
+use super::payload;
 use super::registry;
 use super::remote::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
@@ -499,7 +500,9 @@ where
         into_stream(self.gather_iter())
     }
 
-    /// Jobs scattered but not yet sent to a worker process.
+    /// Jobs scattered but not yet started by a worker (not yet sent to a
+    /// worker process): the backlog. Running and finished jobs are not
+    /// counted (a gather still waits for them).
     ///
     /// ```
     /// let pool = lox::process(1, |x: u32| x);
@@ -530,7 +533,7 @@ where
 }
 
 /// The whole frame of one job: header, then the encoded argument.
-fn encode_job<A: Serialize>(
+fn encode_job<A: Serialize + 'static>(
     key: Key,
     entry: &Result<Entry, String>,
     args: &A,
@@ -543,7 +546,7 @@ fn encode_job<A: Serialize>(
     frame::begin(&mut buf);
     frame::push(&mut buf, &Down::Job { id: key, entry })
         .map_err(|e| TaskError::Protocol(e.to_string()))?;
-    frame::push(&mut buf, args)
+    payload::push(&mut buf, args)
         .map_err(|e| TaskError::Protocol(format!("could not encode the job's argument: {e}")))?;
     frame::finish(&mut buf, max)
         .map_err(|e| TaskError::Protocol(format!("the job's argument could not be sent: {e}")))?;
@@ -554,12 +557,12 @@ fn encode_job<A: Serialize>(
 /// the caller's thread.
 fn run_inline<A, R>(f: fn(A) -> R, args: &A, max: usize) -> Outcome<R>
 where
-    A: Serialize + DeserializeOwned,
-    R: Serialize + DeserializeOwned,
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
 {
     let proto = |m: String| Box::new(TaskError::Protocol(m));
     let mut encoded = Vec::new();
-    frame::push(&mut encoded, args)
+    payload::push(&mut encoded, args)
         .map_err(|e| proto(format!("could not encode the job's argument: {e}")))?;
     if encoded.len() > max {
         return Err(proto(format!("the job's argument could not be sent: frame of {} bytes exceeds the cap of {max} bytes", encoded.len())));
@@ -570,7 +573,7 @@ where
             "the job's result could not be sent: frame of {} bytes exceeds the cap of {max} bytes",
             out.len()
         ))),
-        Status::Ok => frame::decode_all(&out)
+        Status::Ok => payload::decode(&out)
             .map_err(|e| proto(format!("could not decode the job's result: {e}"))),
         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
         Status::Protocol(m) => Err(proto(m)),

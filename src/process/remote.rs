@@ -34,6 +34,7 @@ use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::launcher::Launcher;
 use super::message::{Down, Request, Up};
+use super::payload;
 use super::share::Peer;
 use crate::actors::collector::{Collector, Key, Outcome};
 use crate::error::TaskError;
@@ -537,7 +538,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     payload,
                 } if id == key => {
                     let outcome = match status {
-                        Status::Ok => frame::decode_all::<R>(&body[payload]).map_err(|e| {
+                        Status::Ok => payload::decode::<R>(&body[payload]).map_err(|e| {
                             Box::new(TaskError::Protocol(format!(
                                 "could not decode the job's result: {e}"
                             )))
