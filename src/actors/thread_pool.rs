@@ -253,7 +253,8 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
         into_stream(self.gather_iter())
     }
 
-    /// Jobs scattered but not yet started by a worker.
+    /// Jobs scattered but not yet started by a worker: the backlog. Running
+    /// and finished jobs are not counted (a gather still waits for them).
     ///
     /// ```
     /// let pool = lox::thread(1, |x: u32| x);

@@ -59,8 +59,14 @@ fn bin(bytes: &[u8]) -> Option<&[u8]> {
     let (&marker, rest) = bytes.split_first()?;
     let (len, data) = match marker {
         0xc4 => (*rest.first()? as usize, rest.get(1..)?),
-        0xc5 => (u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize, &rest[2..]),
-        0xc6 => (u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize, &rest[4..]),
+        0xc5 => (
+            u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize,
+            &rest[2..],
+        ),
+        0xc6 => (
+            u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize,
+            &rest[4..],
+        ),
         _ => return None,
     };
     (data.len() == len).then_some(data)

@@ -2,8 +2,9 @@
 //!
 //! A worker is the same executable started with the command-line marker
 //! [`MARKER`] (an argument, not an environment variable, so it survives
-//! `ssh` and batch launchers that do not forward the environment). `init()`
-//! at the top of `main` sees the marker, serves jobs on stdin/stdout until
+//! `ssh` and batch launchers that do not forward the environment). On Linux
+//! (glibc) `early` sees the marker before `main` and serves; elsewhere
+//! `init()` at the top of `main` does: it serves jobs on stdin/stdout until
 //! stdin closes, and exits; without the marker it returns at once.
 //!
 //! The job loop reads its frames itself until a shared handle (a lock passed
