@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn rates_read_like_a_person_writes_them() {
-        assert_eq!(human_rate(28_530.0193), "28.5k jobs/s");
+        assert_eq!(human_rate(28_530.019_3), "28.5k jobs/s");
         assert_eq!(human_rate(950.4), "950 jobs/s");
         assert_eq!(human_rate(12.345), "12.3 jobs/s");
         assert_eq!(human_rate(2.4), "2.40 jobs/s");

@@ -47,7 +47,7 @@ impl Hello {
     }
 
     /// The parent's hello to worker number `index`.
-    pub(crate) fn to_worker(self, index: usize) -> Hello {
+    pub(crate) fn for_worker(self, index: usize) -> Hello {
         Hello {
             worker: index as u64,
             ..self

@@ -145,10 +145,16 @@ struct Shared<A, R> {
 /// handle's methods need no serde bounds, so a type that cannot travel is
 /// one error (at `process`), not one more per method that a caller uses.
 struct Codec<A, R> {
-    encode: fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, TaskError>,
-    inline: fn(fn(A) -> R, &A, usize) -> Outcome<R>,
+    encode: Encode<A>,
+    inline: Inline<A, R>,
     manage: fn(Manager<R>),
 }
+
+/// `encode_job`: a job's whole frame.
+type Encode<A> = fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, TaskError>;
+
+/// `run_inline`: a job in the caller's thread (debug mode).
+type Inline<A, R> = fn(fn(A) -> R, &A, usize) -> Outcome<R>;
 
 impl<A, R> Drop for Shared<A, R> {
     fn drop(&mut self) {

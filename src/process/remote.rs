@@ -212,7 +212,7 @@ impl Conn {
     /// Start a worker and complete the handshake.
     fn launch(config: &Config, control: &Control, slot: usize) -> Result<Conn, String> {
         early::require_init()?;
-        let ours = Hello::ours(config.max_frame)?.to_worker(slot);
+        let ours = Hello::ours(config.max_frame)?.for_worker(slot);
         let launcher = &config.launchers[slot % config.launchers.len().max(1)];
         let (mut cmd, desc) = launcher.command()?;
         let mut child = cmd

@@ -124,7 +124,7 @@ fn take_stdio() -> Result<(RawFd, RawFd), String> {
             return Err(os("dup2(stderr, stdout)"));
         }
         let null = libc::open(
-            b"/dev/null\0".as_ptr().cast(),
+            c"/dev/null".as_ptr(),
             libc::O_RDONLY | libc::O_CLOEXEC,
         );
         if null >= 0 {
