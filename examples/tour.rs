@@ -1,5 +1,6 @@
-//! A short tour of lox: the first example of the Python docs, then the
-//! speed-up on an I/O-bound job.
+//! A short tour of lox: the first example of the Python docs, the same
+//! without the macro, the speed-up on an I/O-bound job, then what a failing
+//! job looks like.
 //!
 //! `cargo run --release --example tour`
 
@@ -39,6 +40,16 @@ fn main() {
     assert_eq!(products, vec![0, 2, 6, 12, 20]);
     // ANCHOR_END: scatter
 
+    // ANCHOR: closure
+    let pool = lox::thread(4, |(x, y): (u64, u64)| x * y); // any closure
+    for i in 0..5 {
+        pool.scatter((i, i + 1)); // one argument: a tuple for several
+    }
+    let products = pool.gather();
+    println!("the same with lox::thread(4, closure): {products:?}");
+    assert_eq!(products, vec![0, 2, 6, 12, 20]);
+    // ANCHOR_END: closure
+
     // ANCHOR: speedup
     let ids: Vec<u32> = (0..20).collect();
 
@@ -63,9 +74,13 @@ fn main() {
     // ANCHOR_END: speedup
 
     // ANCHOR: errors
+    // When a job fails: job 2 below panics on purpose. Rust prints the panic
+    // ("panicked at examples/tour.rs ... 3 is not allowed"): that is
+    // expected, not a crash. The pool goes on, and try_gather reports it.
+    println!("\nWhen a job fails (one panic message below is expected):");
     let pool = lox::thread(2, |x: i32| {
         if x == 3 {
-            panic!("3 is not allowed")
+            panic!("3 is not allowed") // deliberate
         } else {
             x * 10
         }
@@ -79,5 +94,6 @@ fn main() {
             Err(e) => println!("job {seq}: failed: {e}"),
         }
     }
+    println!("(the panic above was job 2's, on purpose: the tour is over)");
     // ANCHOR_END: errors
 }

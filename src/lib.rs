@@ -29,14 +29,29 @@
 //! assert_eq!(pool.gather(), vec![0, 2, 6, 12, 20]);
 //! ```
 //!
-//! - Pools: [`thread()`] / [`Thread`] (and `#[lox::thread]`); a job that panics
-//!   is reported by [`gather`](Thread::gather) (which panics naming it) or
-//!   [`try_gather`](Thread::try_gather) (one `Result` per job), and the pool
+//! - Thread pools: [`thread()`] / [`Thread`] (and `#[lox::thread]`); a job that
+//!   panics is reported by [`gather`](Thread::gather) (which panics naming it)
+//!   or [`try_gather`](Thread::try_gather) (one `Result` per job), and the pool
 //!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.
+//!   [`len`](Thread::len) counts the jobs scattered and not yet started.
+//! - Process pools: [`process()`] / [`Process`] (and `#[lox::process]`) run a
+//!   plain `fn` in worker processes, copies of the running executable; a
+//!   crashed worker fails only its job. [`init()`] must be the first statement
+//!   of `main` (or of a `#[test]`); arguments and results are serde types (a
+//!   `Vec<u8>` travels as one MessagePack `bin`). [`Launcher`] starts workers
+//!   elsewhere (`ssh`, `srun`).
+//! - Sync primitives, shared by threads and process workers: [`Lock`],
+//!   [`IndexSemaphore`] (acquire an index in `0..n`), [`LightSwitch`] (first
+//!   in locks, last out unlocks), [`QLock`] (first come, first served) and
+//!   [`RWLock`] (writer-preferring), each with `_timeout`, `try_` and async
+//!   twins.
+//! - Queues: [`Announcement`] (broadcast to every subscriber, with an
+//!   optional backlog) and [`Funnel`] (waits until every input delivered its
+//!   item for a job id).
 //! - [`Progress`] bars on gather, async gathers, and a streaming gather in
 //!   completion order ([`Thread::gather_iter`]).
-//! - For actix applications, each pool's [`actors::Supervisor`] answers
-//!   messages, so actors can use a pool without blocking.
+//! - For actix applications, each thread pool's [`actors::Supervisor`]
+//!   answers messages, so actors can use a pool without blocking.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
@@ -124,5 +139,21 @@ pub mod __private {
     /// Worker count of a bare `#[lox::process]`: the number of CPUs.
     pub fn default_processes() -> usize {
         crate::process::default_processes()
+    }
+
+    /// What the generated module finds under the decorated function's name
+    /// when the function is not at module level (see `located` in
+    /// lox-macros' `expand`): its `located` fails to compile, saying so.
+    pub mod not_at_module_level {
+        /// Never implemented: the bound that carries the message.
+        #[diagnostic::on_unimplemented(
+            message = "a #[lox::thread] or #[lox::process] function must be at module level, not inside another function",
+            label = "move this function out of the function body, to module level",
+            note = "the macro generates a module of the same name beside the function, and a module cannot see the items of a function body"
+        )]
+        pub trait AtModuleLevel {}
+
+        /// Fails to compile: the function is inside a function body.
+        pub const fn located<T: AtModuleLevel>() {}
     }
 }

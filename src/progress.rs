@@ -2,7 +2,9 @@
 //! on by default; without it, [`Progress`] exists but draws nothing).
 
 #[cfg(feature = "progress")]
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+#[cfg(feature = "progress")]
+use parking_lot::Mutex;
 
 /// Progress reporting for `gather_with`: how a gather shows jobs finishing.
 ///
@@ -58,9 +60,12 @@ impl Progress {
                 let bar = ProgressBar::new(len as u64);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
+                        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {rate}]",
                     )
-                    .expect("lox: the default progress template is valid"),
+                    .expect("lox: the default progress template is valid")
+                    .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&human_rate(s.per_sec()));
+                    }),
                 );
                 Some(bar)
             }
@@ -115,16 +120,168 @@ pub(crate) fn with_bar<T>(
         match progress.start(len) {
             None => f(&mut |_| {}),
             Some(bar) => {
+                let drawing = Drawing::start(&bar);
                 let mut shown = 0;
                 let out = f(&mut |done| {
                     bar.inc((done - shown) as u64);
                     shown = done;
                 });
+                drop(drawing);
                 if owned {
-                    bar.finish();
+                    finish(&bar, &mut std::io::stderr());
                 }
                 out
             }
+        }
+    }
+}
+
+/// Finish a bar of lox's own and end its line, so that what is printed next
+/// starts on a line of its own (not on the bar's).
+#[cfg(feature = "progress")]
+fn finish(bar: &ProgressBar, term: &mut dyn std::io::Write) {
+    bar.finish();
+    if !bar.is_hidden() {
+        let _ = writeln!(term);
+    }
+}
+
+/// A rate a person reads: `28.5k jobs/s`, `950 jobs/s`, `2.40 jobs/s`.
+#[cfg_attr(not(feature = "progress"), allow(dead_code))]
+pub(crate) fn human_rate(per_sec: f64) -> String {
+    let (value, unit) = match per_sec {
+        r if !r.is_finite() || r <= 0.0 => return "- jobs/s".to_owned(),
+        r if r >= 1e9 => (r / 1e9, "G"),
+        r if r >= 1e6 => (r / 1e6, "M"),
+        r if r >= 1e3 => (r / 1e3, "k"),
+        r => (r, ""),
+    };
+    let digits = match value {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 || !unit.is_empty() => 1,
+        _ => 2,
+    };
+    format!("{value:.digits$}{unit} jobs/s")
+}
+
+/// The bars that gathers are drawing now, most recent last: text meant for
+/// the terminal (a worker's panic report) is printed above them.
+#[cfg(feature = "progress")]
+static DRAWING: Mutex<Vec<(u64, ProgressBar)>> = Mutex::new(Vec::new());
+
+/// A bar in [`DRAWING`] (under this number) for as long as this lives.
+#[cfg(feature = "progress")]
+struct Drawing(u64);
+
+#[cfg(feature = "progress")]
+impl Drawing {
+    fn start(bar: &ProgressBar) -> Drawing {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        DRAWING.lock().push((id, bar.clone()));
+        Drawing(id)
+    }
+}
+
+#[cfg(feature = "progress")]
+impl Drop for Drawing {
+    fn drop(&mut self) {
+        DRAWING.lock().retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Print `text` and a newline on stderr; while a gather draws a bar, above
+/// the bar, which is drawn again below it (instead of being torn).
+pub(crate) fn eprint_above_bars(text: &str) {
+    #[cfg(feature = "progress")]
+    {
+        let bar = DRAWING.lock().last().map(|(_, bar)| bar.clone());
+        if let Some(bar) = bar {
+            bar.suspend(|| eprintln!("{text}"));
+            return;
+        }
+    }
+    eprintln!("{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_like_a_person_writes_them() {
+        assert_eq!(human_rate(28_530.019_3), "28.5k jobs/s");
+        assert_eq!(human_rate(950.4), "950 jobs/s");
+        assert_eq!(human_rate(12.345), "12.3 jobs/s");
+        assert_eq!(human_rate(2.4), "2.40 jobs/s");
+        assert_eq!(human_rate(1_250_000.0), "1.2M jobs/s");
+        assert_eq!(human_rate(0.0), "- jobs/s");
+        assert_eq!(human_rate(f64::NAN), "- jobs/s");
+    }
+
+    #[cfg(feature = "progress")]
+    #[test]
+    fn a_drawn_bar_ends_its_line_a_hidden_one_prints_nothing() {
+        let drawn = ProgressBar::with_draw_target(
+            Some(3),
+            indicatif::ProgressDrawTarget::term_like(Box::new(Fake)),
+        );
+        let mut out = Vec::new();
+        finish(&drawn, &mut out);
+        assert!(drawn.is_finished());
+        assert_eq!(out, b"\n");
+        let hidden = ProgressBar::hidden();
+        let mut out = Vec::new();
+        finish(&hidden, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[cfg(feature = "progress")]
+    #[test]
+    fn text_goes_above_a_drawing_bar_and_the_list_empties() {
+        let bar = ProgressBar::hidden();
+        let id = {
+            let drawing = Drawing::start(&bar);
+            assert!(DRAWING.lock().iter().any(|(id, _)| *id == drawing.0));
+            eprint_above_bars("printed while a bar draws");
+            drawing.0
+        };
+        assert!(!DRAWING.lock().iter().any(|(i, _)| *i == id));
+    }
+
+    /// A terminal that swallows everything.
+    #[cfg(feature = "progress")]
+    #[derive(Debug)]
+    struct Fake;
+
+    #[cfg(feature = "progress")]
+    impl indicatif::TermLike for Fake {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, _: &str) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_str(&self, _: &str) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 }

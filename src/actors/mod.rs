@@ -37,6 +37,7 @@ pub(crate) fn debug_forced() -> bool {
 
 /// Panic the way `gather` does when jobs failed: after every other job has
 /// finished, naming the first failed job's sequence number and its error.
+#[track_caller]
 pub(crate) fn raise(failed: Vec<(usize, crate::TaskError)>, total: usize) -> ! {
     let (seq, err) = &failed[0];
     let more = match failed.len() {

@@ -119,6 +119,7 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
         outcomes_of(&self.collector, cut, progress)
     }
 
+    #[track_caller]
     pub(crate) fn gather_with(&self, progress: Bar) -> Vec<R> {
         let cut = self.cut();
         results_of(&self.collector, cut, progress)
@@ -156,6 +157,7 @@ pub(crate) fn gather_outcomes<R: Send + 'static>(
 
 /// `gather` for any pool: results in scatter order, or the panic that names
 /// the first failed job once every job has finished.
+#[track_caller]
 pub(crate) fn gather_results<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<R> {
     results_of(c, c.cut(), progress)
 }
@@ -170,6 +172,7 @@ pub(crate) fn outcomes_of<R: Send + 'static>(
 }
 
 /// The results of the jobs of `cut`, or the panic naming the first failure.
+#[track_caller]
 pub(crate) fn results_of<R: Send + 'static>(c: &Collector<R>, cut: Cut, progress: Bar) -> Vec<R> {
     match with_progress(progress, cut.len(), |p| c.gather(cut, p)) {
         Ok(v) => v,

@@ -129,6 +129,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// assert_eq!(pool.gather(), vec![30, 10, 20]); // scatter order, not finish order
     /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
     /// ```
+    #[track_caller]
     pub fn gather(&self) -> Vec<R> {
         self.core().gather_with(Default::default())
     }
@@ -159,6 +160,7 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
     /// let out = pool.gather_with(false);
     /// assert_eq!(out.len(), 100);
     /// ```
+    #[track_caller]
     pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
         self.core().gather_with(progress.into())
     }
@@ -251,7 +253,8 @@ impl<A: Send + 'static, R: Send + 'static> Thread<A, R> {
         into_stream(self.gather_iter())
     }
 
-    /// Jobs scattered but not yet started by a worker.
+    /// Jobs scattered but not yet started by a worker: the backlog. Running
+    /// and finished jobs are not counted (a gather still waits for them).
     ///
     /// ```
     /// let pool = lox::thread(1, |x: u32| x);

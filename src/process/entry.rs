@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::frame;
+use super::payload;
 use crate::error::panic_message;
 
 /// A job's function, as offsets from [`anchor`].
@@ -59,8 +59,8 @@ pub(crate) type Trampoline = unsafe fn(usize, &[u8], &mut Vec<u8>) -> Status;
 /// The entry for `f`, or why it cannot travel to another process.
 pub(crate) fn entry_of<A, R>(f: fn(A) -> R) -> Result<Entry, String>
 where
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
     let func = f as usize;
     let tramp = trampoline::<A, R> as Trampoline as usize;
@@ -102,11 +102,11 @@ fn same_image(_addr: usize) -> Result<(), String> {
 /// are caught and reported; nothing here unwinds.
 pub(crate) fn call_encoded<A, R>(f: fn(A) -> R, args: &[u8], out: &mut Vec<u8>) -> Status
 where
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
     out.clear();
-    let a: A = match frame::decode_all(args) {
+    let a: A = match payload::decode(args) {
         Ok(a) => a,
         Err(e) => return Status::Protocol(format!("could not decode the job's arguments: {e}")),
     };
@@ -114,7 +114,7 @@ where
         Ok(r) => r,
         Err(payload) => return Status::Panicked(panic_message(&*payload)),
     };
-    match catch_unwind(AssertUnwindSafe(|| frame::push(out, &r))) {
+    match catch_unwind(AssertUnwindSafe(|| payload::push(out, &r))) {
         Ok(Ok(())) => Status::Ok,
         Ok(Err(e)) => Status::Protocol(format!("could not encode the job's result: {e}")),
         Err(payload) => Status::Protocol(format!(
@@ -137,8 +137,8 @@ where
 /// lies in the executable image, which ASLR moves as one block with `anchor`.
 unsafe fn trampoline<A, R>(func: usize, args: &[u8], out: &mut Vec<u8>) -> Status
 where
-    A: DeserializeOwned,
-    R: Serialize,
+    A: DeserializeOwned + 'static,
+    R: Serialize + 'static,
 {
     // SAFETY: by the contract, `func` is the address of a `fn(A) -> R`, and a
     // fn pointer has the size and representation of an address.

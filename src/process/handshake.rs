@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a frame's layout changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 /// What each side says first.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub(crate) struct Hello {
     pub(crate) max_frame: u64,
     /// The sender's process id (for messages and tests).
     pub(crate) pid: u32,
+    /// Parent → worker: the worker's index in its pool (it labels the
+    /// worker's panic reports). Worker → parent: 0.
+    pub(crate) worker: u64,
 }
 
 impl Hello {
@@ -39,7 +42,16 @@ impl Hello {
             fingerprint: own_fingerprint()?.to_owned(),
             max_frame: max_frame as u64,
             pid: std::process::id(),
+            worker: 0,
         })
+    }
+
+    /// The parent's hello to worker number `index`.
+    pub(crate) fn for_worker(self, index: usize) -> Hello {
+        Hello {
+            worker: index as u64,
+            ..self
+        }
     }
 
     /// `None` when `theirs` may talk to us; otherwise why not.

@@ -35,6 +35,9 @@ pub(crate) enum Up {
     Done { id: u64, status: Status },
     /// A request of a shared handle (an item follows `Request::Put`).
     Share(Request),
+    /// Text for the parent's terminal: a panic report, labelled with the
+    /// worker and the job. The parent prints it above any progress bar.
+    Report(String),
 }
 
 /// What a shared handle asks for.

@@ -7,10 +7,14 @@
 //! - `handshake`: protocol version and the executable's fingerprint (a hash of
 //!   the file's contents).
 //! - `message`: the headers that travel in frames.
+//! - `payload`: arguments and results in frames; a `Vec<u8>` travels as one
+//!   MessagePack `bin`.
 //! - `entry`: how a job names its function without any registration: offsets
 //!   of the user's `fn(A) -> R` and of a monomorphized trampoline from a base
 //!   symbol of lox. Same executable (checked by the handshake) ⇒ same offsets,
 //!   whatever ASLR does, since the image moves as one block.
+//! - `early`: a worker caught before `main` (Linux: `.init_array`), and
+//!   the parent's check that `main` called [`init`].
 //! - `worker`: [`init`] and the worker's job loop. The worker moves the
 //!   protocol off fds 0/1, points fd 1 at stderr (a job's `println!` cannot
 //!   corrupt the channel), and a watchdog thread exits the process within a
@@ -20,6 +24,8 @@
 //!   handshake, frames in and out, the worker's shared-handle requests served
 //!   as they come) and a state machine for supervision (worker death,
 //!   retries, timeouts, replacement).
+//! - `report`: a worker's panics, labelled with worker and job, sent to the
+//!   parent, which prints them above its progress bars.
 //! - `launcher`: [`Launcher`], the `Command` template (local, or a prefix such
 //!   as `ssh host`).
 //! - `registry`: the parent's ids of sync handles and announcement peers
@@ -41,14 +47,17 @@
 //! `entry` and `worker` says how it relies on this.
 
 pub(crate) mod client;
+mod early;
 mod entry;
 mod frame;
 mod handshake;
 mod launcher;
 mod manager;
 pub(crate) mod message;
+mod payload;
 mod pool;
 pub(crate) mod registry;
+mod report;
 mod share;
 mod worker;
 

@@ -14,6 +14,7 @@ use super::frame;
 use super::launcher::Launcher;
 use super::manager::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
 use super::message::Down;
+use super::payload;
 use super::registry;
 use crate::actors::collector::{Collector, Key, Outcome, Ticket};
 use crate::actors::completed::{into_stream, Completed};
@@ -104,6 +105,11 @@ where
             spawn_lock: Mutex::new(()),
             max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
             control: Arc::new(Control::new(config)),
+            codec: Codec {
+                encode: encode_job::<A>,
+                inline: run_inline::<A, R>,
+                manage: |m| m.run(),
+            },
         }),
     }
 }
@@ -132,7 +138,23 @@ struct Shared<A, R> {
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
     control: Arc<Control>,
+    codec: Codec<A, R>,
 }
+
+/// What needs serde, chosen in [`process`] where its bounds hold: the
+/// handle's methods need no serde bounds, so a type that cannot travel is
+/// one error (at `process`), not one more per method that a caller uses.
+struct Codec<A, R> {
+    encode: Encode<A>,
+    inline: Inline<A, R>,
+    manage: fn(Manager<R>),
+}
+
+/// `encode_job`: a job's whole frame.
+type Encode<A> = fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, TaskError>;
+
+/// `run_inline`: a job in the caller's thread (debug mode).
+type Inline<A, R> = fn(fn(A) -> R, &A, usize) -> Outcome<R>;
 
 impl<A, R> Drop for Shared<A, R> {
     fn drop(&mut self) {
@@ -161,8 +183,8 @@ impl<A, R> std::fmt::Debug for Process<A, R> {
 
 impl<A, R> Process<A, R>
 where
-    A: Serialize + DeserializeOwned + Send + 'static,
-    R: Serialize + DeserializeOwned + Send + 'static,
+    A: Send + 'static,
+    R: Send + 'static,
 {
     fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.control.config.lock();
@@ -290,11 +312,11 @@ where
         if sh.n_workers == 0 {
             sh.collector.deposit(
                 key,
-                run_inline(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
+                (sh.codec.inline)(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
             );
         } else {
             let (encoded, pins) = registry::collect_pins(|| {
-                encode_job(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
+                (sh.codec.encode)(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
             });
             match encoded {
                 Ok(frame) => {
@@ -323,6 +345,7 @@ where
         if i >= sh.n_workers {
             return;
         }
+        let manage = sh.codec.manage;
         let manager = Manager::<R>::new(
             sh.control.clone(),
             sh.jobs_rx.clone(),
@@ -332,7 +355,7 @@ where
         );
         match std::thread::Builder::new()
             .name(format!("lox-process-{i}"))
-            .spawn(move || manager.run())
+            .spawn(move || manage(manager))
         {
             Ok(_) => sh.spawned.store(i + 1, Ordering::Relaxed),
             Err(e) if i == 0 => {
@@ -364,6 +387,7 @@ where
     /// assert_eq!(pool.gather(), vec![4, 2, 3]);
     /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
     /// ```
+    #[track_caller]
     pub fn gather(&self) -> Vec<R> {
         gather_results(&self.shared.collector, Default::default())
     }
@@ -391,6 +415,7 @@ where
     /// for i in 0..10 { pool.scatter(i); }
     /// assert_eq!(pool.gather_with(false).len(), 10);
     /// ```
+    #[track_caller]
     pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
         gather_results(&self.shared.collector, progress.into())
     }
@@ -480,7 +505,9 @@ where
         into_stream(self.gather_iter())
     }
 
-    /// Jobs scattered but not yet sent to a worker process.
+    /// Jobs scattered but not yet started by a worker (not yet sent to a
+    /// worker process): the backlog. Running and finished jobs are not
+    /// counted (a gather still waits for them).
     ///
     /// ```
     /// let pool = lox::process(1, |x: u32| x);
@@ -511,7 +538,7 @@ where
 }
 
 /// The whole frame of one job: header, then the encoded argument.
-fn encode_job<A: Serialize>(
+fn encode_job<A: Serialize + 'static>(
     key: Key,
     entry: &Result<Entry, String>,
     args: &A,
@@ -524,7 +551,7 @@ fn encode_job<A: Serialize>(
     frame::begin(&mut buf);
     frame::push(&mut buf, &Down::Job { id: key, entry })
         .map_err(|e| TaskError::Protocol(e.to_string()))?;
-    frame::push(&mut buf, args)
+    payload::push(&mut buf, args)
         .map_err(|e| TaskError::Protocol(format!("could not encode the job's argument: {e}")))?;
     frame::finish(&mut buf, max)
         .map_err(|e| TaskError::Protocol(format!("the job's argument could not be sent: {e}")))?;
@@ -535,12 +562,12 @@ fn encode_job<A: Serialize>(
 /// the caller's thread.
 fn run_inline<A, R>(f: fn(A) -> R, args: &A, max: usize) -> Outcome<R>
 where
-    A: Serialize + DeserializeOwned,
-    R: Serialize + DeserializeOwned,
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + DeserializeOwned + 'static,
 {
     let proto = |m: String| Box::new(TaskError::Protocol(m));
     let mut encoded = Vec::new();
-    frame::push(&mut encoded, args)
+    payload::push(&mut encoded, args)
         .map_err(|e| proto(format!("could not encode the job's argument: {e}")))?;
     if encoded.len() > max {
         return Err(proto(format!("the job's argument could not be sent: frame of {} bytes exceeds the cap of {max} bytes", encoded.len())));
@@ -551,7 +578,7 @@ where
             "the job's result could not be sent: frame of {} bytes exceeds the cap of {max} bytes",
             out.len()
         ))),
-        Status::Ok => frame::decode_all(&out)
+        Status::Ok => payload::decode(&out)
             .map_err(|e| proto(format!("could not decode the job's result: {e}"))),
         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
         Status::Protocol(m) => Err(proto(m)),

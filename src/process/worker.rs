@@ -2,8 +2,9 @@
 //!
 //! A worker is the same executable started with the command-line marker
 //! [`MARKER`] (an argument, not an environment variable, so it survives
-//! `ssh` and batch launchers that do not forward the environment). `init()`
-//! at the top of `main` sees the marker, serves jobs on stdin/stdout until
+//! `ssh` and batch launchers that do not forward the environment). On Linux
+//! (glibc) `early` sees the marker before `main` and serves; elsewhere
+//! `init()` at the top of `main` does: it serves jobs on stdin/stdout until
 //! stdin closes, and exits; without the marker it returns at once.
 //!
 //! The job loop reads its frames itself until a shared handle (a lock passed
@@ -24,6 +25,7 @@ use super::entry::{self, Status};
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::message::{Down, Up};
+use super::report;
 
 /// The argument that makes a process a worker: `<exe> --lox-worker`.
 pub(crate) const MARKER: &str = "--lox-worker";
@@ -42,13 +44,35 @@ pub(crate) fn init_ran() -> bool {
 }
 
 /// Must be the first statement of `main` in every binary that uses
-/// [`process`](crate::process()).
+/// [`process`](crate::process()) (in a `#[test]` with the default harness:
+/// the first statement of the test).
 ///
 /// In the parent it returns at once. In a worker process (the same executable,
 /// started by a pool with the `--lox-worker` marker argument) it never returns:
 /// it answers the handshake, runs the jobs it is sent until its parent closes
-/// the channel or dies, then exits. Anything `main` would do before `init()`
-/// also runs in every worker, so call it first.
+/// the channel or dies, then exits.
+///
+/// # Forgetting it
+///
+/// A worker is the whole program started again, so whatever `main` does
+/// before `init()` (printing, writing files, opening connections) would run
+/// once more in every worker. lox guards against this twice:
+///
+/// - On Linux (glibc) a worker is caught before `main` (a function of the
+///   executable's `.init_array` sees the marker and serves): it never runs
+///   `main`, so no user code but its jobs. This is also what lets a test
+///   binary with the default harness, whose `main` is libtest's, serve
+///   process pools.
+/// - In the parent, a process pool that is about to start workers while
+///   `init()` has not run fails its jobs with [`TaskError::Launch`]
+///   ("main() did not call lox::init() before starting worker processes
+///   ..."), and `gather` panics with that message: on platforms without the
+///   first guard the program would otherwise misbehave.
+///
+/// A pool with 0 workers (or `LOX_DEBUG`) starts no process and needs no
+/// `init()`.
+///
+/// [`TaskError::Launch`]: crate::TaskError::Launch
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
@@ -62,9 +86,14 @@ pub(crate) fn init_ran() -> bool {
 /// ```
 pub fn init() {
     INIT_RAN.store(true, Ordering::Release);
-    if !started_as_worker() {
-        return;
+    if started_as_worker() {
+        serve_and_exit();
     }
+}
+
+/// Serve as a worker until the parent closes the channel, then exit.
+pub(crate) fn serve_and_exit() -> ! {
+    INIT_RAN.store(true, Ordering::Release);
     let code = match serve() {
         Ok(()) => 0,
         Err(why) => {
@@ -126,12 +155,7 @@ fn take_stdio() -> Result<(RawFd, RawFd), String> {
         return Err(os("dup2(stderr, stdout)"));
     }
     // SAFETY: a NUL-terminated path literal; open reads it and makes a new fd.
-    let null = unsafe {
-        libc::open(
-            b"/dev/null\0".as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if null < 0 {
         return Err(os("open /dev/null"));
     }
@@ -227,6 +251,7 @@ fn serve() -> Result<(), String> {
     }));
     let _ = INPUT.set(input);
     client::install(writer, max);
+    report::install(writer, parent.worker, max);
 
     let mut out = Vec::new();
     let mut reply = Vec::new();
@@ -267,7 +292,7 @@ fn serve() -> Result<(), String> {
         let (tramp, func) = unsafe { entry::resolve(entry) };
         // SAFETY: `resolve` paired this trampoline with this address, after
         // the handshake (its contract, above).
-        let status = unsafe { tramp(func, rest, &mut out) };
+        let status = report::running(id, || unsafe { tramp(func, rest, &mut out) });
         encode_reply(&mut reply, id, status, &out, max);
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a

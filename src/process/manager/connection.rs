@@ -13,20 +13,18 @@ use parking_lot::Mutex;
 use super::{Config, Control};
 use crate::actors::collector::Key;
 use crate::error::TaskError;
+use crate::process::early;
 use crate::process::entry::Status;
 use crate::process::frame::{self, FrameError};
 use crate::process::handshake::Hello;
 use crate::process::message::{Down, Request, Up};
 use crate::process::share::Peer;
-use crate::process::worker;
 
 const HINT: &str = "did main() call lox::init() first?";
 
 /// Why a worker could not be started.
 #[derive(Debug)]
 pub(crate) enum LaunchError {
-    /// This process is itself a worker that reached a pool before `init()`.
-    InWorker,
     /// No command to run, or no fingerprint of this executable.
     Setup(String),
     /// Running the command (named) failed.
@@ -62,11 +60,6 @@ pub(crate) enum Failure {
 impl std::fmt::Display for LaunchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LaunchError::InWorker => write!(
-                f,
-                "this process was started as a lox worker (`--lox-worker`) but reached a process \
-                 pool without lox::init() having run: {HINT} (refusing to start more workers)"
-            ),
             LaunchError::Setup(why) => f.write_str(why),
             LaunchError::Spawn(desc, e) => write!(f, "could not run {desc}: {e}"),
             LaunchError::Handshake(worker, why) => write!(f, "{worker}: {why}"),
@@ -145,10 +138,10 @@ impl Conn {
         control: &Control,
         slot: usize,
     ) -> Result<Conn, LaunchError> {
-        if worker::started_as_worker() && !worker::init_ran() {
-            return Err(LaunchError::InWorker);
-        }
-        let ours = Hello::ours(config.max_frame).map_err(LaunchError::Setup)?;
+        early::require_init().map_err(LaunchError::Setup)?;
+        let ours = Hello::ours(config.max_frame)
+            .map_err(LaunchError::Setup)?
+            .for_worker(slot);
         let launcher = &config.launchers[slot % config.launchers.len().max(1)];
         let (mut cmd, desc) = launcher.command().map_err(LaunchError::Setup)?;
         let mut child = cmd
@@ -264,6 +257,10 @@ impl Conn {
         match header {
             Up::Done { id, status } => Ok(Frame::Done { id, status, at }),
             Up::Share(request) => Ok(Frame::Share(request, at)),
+            Up::Report(text) => {
+                crate::progress::eprint_above_bars(&text);
+                self.read_frame()
+            }
             other => Err(Failure::Garbage(format!("unexpected message {other:?}"))),
         }
     }

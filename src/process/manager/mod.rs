@@ -37,8 +37,8 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
 use super::entry::Status;
-use super::frame;
 use super::launcher::Launcher;
+use super::payload;
 use crate::actors::collector::{Collector, Key, Outcome};
 use crate::error::TaskError;
 use connection::{Conn, Failure};
@@ -127,7 +127,7 @@ pub(crate) struct Manager<R> {
     batch: Vec<u8>,
 }
 
-impl<R: DeserializeOwned + Send + 'static> Manager<R> {
+impl<R> Manager<R> {
     /// The manager of worker slot `slot` of a pool of `workers`.
     pub(crate) fn new(
         control: Arc<Control>,
@@ -147,7 +147,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             batch: Vec::new(),
         }
     }
+}
 
+impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     fn fail(&self, key: Key, err: TaskError) {
         self.results.deposit(key, Err(Box::new(err)));
     }
@@ -313,9 +315,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
 }
 
 /// A job's outcome from its reply.
-fn decode<R: DeserializeOwned>(status: Status, payload: &[u8]) -> Outcome<R> {
+fn decode<R: DeserializeOwned + 'static>(status: Status, payload: &[u8]) -> Outcome<R> {
     match status {
-        Status::Ok => frame::decode_all::<R>(payload).map_err(|e| {
+        Status::Ok => payload::decode::<R>(payload).map_err(|e| {
             let why = format!("could not decode the job's result: {e}");
             Box::new(TaskError::Protocol(why))
         }),
