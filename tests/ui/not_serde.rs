@@ -1,4 +1,5 @@
-// A type that is not serde under #[lox::process]: one error, naming the type.
+// A type that is not serde under #[lox::process]: two errors (Serialize and
+// Deserialize), each naming the type and suggesting the derive; not eleven.
 struct Point {
     x: u32,
 }
