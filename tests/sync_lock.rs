@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use lox::{Lock, LockGuard, Timeout};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(30);
 
 fn assert_send_static<T: Send + 'static>() {}
@@ -293,27 +295,13 @@ async fn pending_async_acquire_as_last_handle() {
 #[test]
 fn last_handles_dropped_at_once_with_a_guard_inside() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Barrier;
     let drops = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(3));
     for round in 0..10000 {
         let lock = Lock::new(Tracked(drops.clone()));
         let guard = lock.acquire();
         let other = lock.clone();
         let pending = Box::pin(lock.acquire_async());
-        let (b1, b2) = (barrier.clone(), barrier.clone());
-        let t1 = thread::spawn(move || {
-            b1.wait();
-            drop(other);
-        });
-        let t2 = thread::spawn(move || {
-            b2.wait();
-            drop(pending);
-        });
-        barrier.wait();
-        drop(lock);
-        t1.join().unwrap();
-        t2.join().unwrap();
+        common::drop_at_once(lock, other, pending);
         assert_eq!(
             drops.load(Ordering::SeqCst),
             round,

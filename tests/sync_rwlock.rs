@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use lox::{RWLock, ReadGuard, Timeout, WriteGuard};
 
+mod common;
+
 const LONG: Duration = Duration::from_secs(30);
 
 fn wait_for_waiting<T>(l: &RWLock<T>, n: usize) {
@@ -342,27 +344,13 @@ fn a_writer_is_not_starved_by_barging_writers() {
 /// third: exactly one drop of the value, after the reader leaves.
 #[test]
 fn last_handles_dropped_at_once_with_a_reader_inside() {
-    use std::sync::Barrier;
     let drops = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(3));
     for round in 0..2000 {
         let lock = RWLock::new(Tracked(drops.clone()));
         let reader = lock.read();
         let other = lock.clone();
         let pending = Box::pin(lock.write_async());
-        let (b1, b2) = (barrier.clone(), barrier.clone());
-        let t1 = thread::spawn(move || {
-            b1.wait();
-            drop(other);
-        });
-        let t2 = thread::spawn(move || {
-            b2.wait();
-            drop(pending);
-        });
-        barrier.wait();
-        drop(lock);
-        t1.join().unwrap();
-        t2.join().unwrap();
+        common::drop_at_once(lock, other, pending);
         assert_eq!(
             drops.load(Ordering::SeqCst),
             round,

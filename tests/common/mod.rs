@@ -239,3 +239,22 @@ pub fn run_tests_in<E>(
     );
     std::process::exit(if failed > 0 { 1 } else { 0 });
 }
+
+/// Drop `a` on this thread and `b` and `c` on two others, all three let go
+/// by one barrier, so that the drops race; returns once all are done.
+pub fn drop_at_once<A, B: Send + 'static, C: Send + 'static>(a: A, b: B, c: C) {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let spawn_drop = |x: Box<dyn FnOnce() + Send>| {
+        let barrier = barrier.clone();
+        std::thread::spawn(move || {
+            barrier.wait();
+            x();
+        })
+    };
+    let tb = spawn_drop(Box::new(move || drop(b)));
+    let tc = spawn_drop(Box::new(move || drop(c)));
+    barrier.wait();
+    drop(a);
+    tb.join().unwrap();
+    tc.join().unwrap();
+}
