@@ -211,26 +211,9 @@ fn serve() -> Result<(), String> {
     // SAFETY: `take_stdio` just created these fds and nothing else owns them.
     let (rd, mut wr) = unsafe { (File::from_raw_fd(pin), File::from_raw_fd(pout)) };
     let mut rd = BufReader::with_capacity(64 << 10, rd);
-    let mut body = Vec::new();
-
-    // The handshake: the parent speaks first.
-    match frame::read_frame(&mut rd, frame::DEFAULT_MAX_FRAME, &mut body) {
-        Ok(()) => {}
-        Err(FrameError::Closed) => return Ok(()),
-        Err(e) => return Err(format!("no handshake from the parent: {e}")),
-    }
-    let parent = match frame::decode_all::<Down>(&body) {
-        Ok(Down::Hello(h)) => h,
-        Ok(other) => return Err(format!("expected a handshake, got {other:?}")),
-        Err(e) => return Err(format!("bad handshake from the parent: {e}")),
+    let Some(parent) = handshake(&mut rd, &mut wr)? else {
+        return Ok(()); // the parent closed the channel first
     };
-    let ours = Hello::ours(0)?;
-    let refused = ours.mismatch(&parent);
-    frame::write_value(&mut wr, &Up::Hello(ours), frame::DEFAULT_MAX_FRAME)
-        .map_err(|e| e.to_string())?;
-    if let Some(why) = refused {
-        return Err(format!("refusing to serve parent {}: {why}", parent.pid));
-    }
     let max = usize::try_from(parent.max_frame)
         .unwrap_or(usize::MAX)
         .max(1024);
@@ -242,7 +225,7 @@ fn serve() -> Result<(), String> {
     // jobs on through a channel. Pools that share nothing never pay for the
     // extra thread.
     let writer: &'static Mutex<File> = Box::leak(Box::new(Mutex::new(wr)));
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, Option<String>>>();
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, End>>();
     let input: &'static Input = Box::leak(Box::new(Input {
         rd: Mutex::new(rd),
         max,
@@ -252,48 +235,60 @@ fn serve() -> Result<(), String> {
     let _ = INPUT.set(input);
     client::install(writer, max);
     report::install(writer, parent.worker, max);
+    match job_loop(input, &jobs_rx, writer) {
+        Ok(()) | Err(End::Closed) => Ok(()),
+        Err(End::Broken(why)) => Err(why),
+    }
+}
 
-    let mut out = Vec::new();
-    let mut reply = Vec::new();
+/// The parent speaks first; answer with ours, refuse a mismatch. `None`: the
+/// parent closed the channel before saying anything.
+fn handshake(rd: &mut impl std::io::Read, wr: &mut File) -> Result<Option<Hello>, String> {
     let mut body = Vec::new();
+    match frame::read_frame(rd, frame::DEFAULT_MAX_FRAME, &mut body) {
+        Ok(()) => {}
+        Err(FrameError::Closed) => return Ok(None),
+        Err(e) => return Err(format!("no handshake from the parent: {e}")),
+    }
+    let parent = match frame::decode_all::<Down>(&body) {
+        Ok(Down::Hello(h)) => h,
+        Ok(other) => return Err(format!("expected a handshake, got {other:?}")),
+        Err(e) => return Err(format!("bad handshake from the parent: {e}")),
+    };
+    let ours = Hello::ours(0)?;
+    let refused = ours.mismatch(&parent);
+    frame::write_value(wr, &Up::Hello(ours), frame::DEFAULT_MAX_FRAME)
+        .map_err(|e| e.to_string())?;
+    match refused {
+        Some(why) => Err(format!("refusing to serve parent {}: {why}", parent.pid)),
+        None => Ok(Some(parent)),
+    }
+}
+
+/// Run jobs until the input ends: read by this thread, or taken from the
+/// reader thread once it runs.
+fn job_loop(
+    input: &'static Input,
+    jobs_rx: &crossbeam_channel::Receiver<Result<Vec<u8>, End>>,
+    writer: &Mutex<File>,
+) -> Result<(), End> {
+    let (mut out, mut reply, mut body) = (Vec::new(), Vec::new(), Vec::new());
     loop {
         let from_reader = if input.threaded.load(Ordering::Acquire) {
-            match jobs_rx.recv() {
-                Ok(Ok(b)) => b,
-                Ok(Err(Some(why))) => return Err(why),
-                // The parent closed the channel.
-                Ok(Err(None)) | Err(_) => return Ok(()),
-            }
+            // A closed channel means the reader ended: it sent why first.
+            jobs_rx.recv().unwrap_or(Err(End::Closed))?
         } else {
-            match input.next(&mut body, true) {
-                Ok(Some(true)) => {}
-                Ok(Some(false)) => continue, // the reader thread took over
-                Ok(None) => continue,        // an answer, routed
-                Err(None) => return Ok(()),
-                Err(Some(why)) => return Err(why),
+            match input.next(&mut body, true)? {
+                Read::Job => Vec::new(),
+                Read::Answer | Read::ReaderTookOver => continue,
             }
-            Vec::new()
         };
         let frame = if from_reader.is_empty() {
             &body[..]
         } else {
             &from_reader[..]
         };
-        let mut rest = frame;
-        let (id, entry) = match frame::take::<Down>(&mut rest) {
-            Ok(Down::Job { id, entry }) => (id, entry),
-            Ok(other) => return Err(format!("unexpected message {other:?}")),
-            Err(e) => return Err(e.to_string()),
-        };
-        // SAFETY: the handshake above succeeded: the parent runs a
-        // byte-identical executable (same fingerprint) and speaks this
-        // protocol version, so `entry` holds offsets of a trampoline and a
-        // function of this very image (see `entry`).
-        let (tramp, func) = unsafe { entry::resolve(entry) };
-        // SAFETY: `resolve` paired this trampoline with this address, after
-        // the handshake (its contract, above).
-        let status = report::running(id, || unsafe { tramp(func, rest, &mut out) });
-        encode_reply(&mut reply, id, status, &out, max);
+        run_job(frame, &mut out, &mut reply, input.max)?;
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a
             // withdrawal) reaches the parent before its result.
@@ -304,8 +299,48 @@ fn serve() -> Result<(), String> {
         writer
             .lock()
             .write_all(&reply)
-            .map_err(|e| format!("writing a result: {e}"))?;
+            .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
     }
+}
+
+/// Run the job in `frame`, leaving its `Done` frame in `reply`.
+fn run_job(frame: &[u8], out: &mut Vec<u8>, reply: &mut Vec<u8>, max: usize) -> Result<(), End> {
+    let mut rest = frame;
+    let (id, entry) = match frame::take::<Down>(&mut rest) {
+        Ok(Down::Job { id, entry }) => (id, entry),
+        Ok(other) => return Err(End::Broken(format!("unexpected message {other:?}"))),
+        Err(e) => return Err(End::Broken(e.to_string())),
+    };
+    // SAFETY: the handshake succeeded: the parent runs a byte-identical
+    // executable (same fingerprint) and speaks this protocol version, so
+    // `entry` holds offsets of a trampoline and a function of this very
+    // image (see `entry`).
+    let (tramp, func) = unsafe { entry::resolve(entry) };
+    // SAFETY: `resolve` paired this trampoline with this address, after the
+    // handshake (its contract, above).
+    let status = report::running(id, || unsafe { tramp(func, rest, out) });
+    encode_reply(reply, id, status, out, max);
+    Ok(())
+}
+
+/// What one read of the input found.
+enum Read {
+    /// A job, now in the caller's buffer.
+    Job,
+    /// An answer to a shared handle's request, already routed to its waiter.
+    Answer,
+    /// (Job loop only.) The reader thread has taken over: nothing was read;
+    /// the jobs it read before are in its channel, in order.
+    ReaderTookOver,
+}
+
+/// Why the input ended.
+#[derive(Debug)]
+enum End {
+    /// The parent closed the channel: the worker exits cleanly.
+    Closed,
+    /// The channel broke or carried garbage.
+    Broken(String),
 }
 
 /// The worker's input channel.
@@ -314,39 +349,35 @@ struct Input {
     max: usize,
     /// The reader thread runs: only it reads frames.
     threaded: AtomicBool,
-    jobs: crossbeam_channel::Sender<Result<Vec<u8>, Option<String>>>,
+    jobs: crossbeam_channel::Sender<Result<Vec<u8>, End>>,
 }
 
 static INPUT: OnceLock<&'static Input> = OnceLock::new();
 
 impl Input {
-    /// Read one frame into `body`: `Ok(Some(true))` a job, `Ok(None)` an
-    /// answer (already routed to its waiter), `Err(None)` the channel
-    /// closed, `Err(Some)` a broken channel. For the job loop
-    /// (`job_loop`), `Ok(Some(false))`: the reader thread has taken over,
-    /// nothing was read (the jobs it read before are in the channel, in
-    /// order).
-    fn next(&self, body: &mut Vec<u8>, job_loop: bool) -> Result<Option<bool>, Option<String>> {
+    /// Read one frame into `body` (see [`Read`]); `job_loop`: the caller is
+    /// the job loop, which stops reading once the reader thread runs.
+    fn next(&self, body: &mut Vec<u8>, job_loop: bool) -> Result<Read, End> {
         let mut rd = self.rd.lock();
         if job_loop && self.threaded.load(Ordering::Acquire) {
-            return Ok(Some(false));
+            return Ok(Read::ReaderTookOver);
         }
         match frame::read_frame(&mut *rd, self.max, body) {
             Ok(()) => {}
-            Err(FrameError::Closed) => return Err(None),
-            Err(e) => return Err(Some(e.to_string())),
+            Err(FrameError::Closed) => return Err(End::Closed),
+            Err(e) => return Err(End::Broken(e.to_string())),
         }
         let mut rest = &body[..];
         match frame::take::<Down>(&mut rest) {
-            Ok(Down::Job { .. }) => Ok(Some(true)),
+            Ok(Down::Job { .. }) => Ok(Read::Job),
             Ok(Down::Share(answer)) => {
                 if let Some(c) = client::get() {
                     c.deliver(answer, rest.to_vec());
                 }
-                Ok(None)
+                Ok(Read::Answer)
             }
-            Ok(other) => Err(Some(format!("unexpected message {other:?}"))),
-            Err(e) => Err(Some(e.to_string())),
+            Ok(other) => Err(End::Broken(format!("unexpected message {other:?}"))),
+            Err(e) => Err(End::Broken(e.to_string())),
         }
     }
 }
@@ -376,12 +407,12 @@ fn read_loop(input: &'static Input) {
     loop {
         let mut body = Vec::new();
         match input.next(&mut body, false) {
-            Ok(Some(_)) => {
+            Ok(Read::Job) => {
                 if input.jobs.send(Ok(body)).is_err() {
                     break;
                 }
             }
-            Ok(None) => {}
+            Ok(Read::Answer | Read::ReaderTookOver) => {}
             Err(why) => {
                 // The job loop ends (cleanly when the parent closed the
                 // channel); the sender is static, so it is told.
