@@ -115,11 +115,9 @@ impl Served for ServedLock {
 /// `Lock<()>`: a lock carrying data stays in its process.
 impl Serialize for Lock<()> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_wire(s, self.far(), (self.addr(), 0), Kind::Lock, || {
-            ServedLock {
-                lock: self.clone(),
-                kind: Kind::Lock,
-            }
+        to_wire(s, self.far(), (self.addr(), 0), Kind::Lock, || ServedLock {
+            lock: self.clone(),
+            kind: Kind::Lock,
         })
     }
 }
@@ -130,7 +128,7 @@ impl<'de> Deserialize<'de> for Lock<()> {
             d,
             Kind::Lock,
             |e: &ServedLock| e.lock.clone(),
-            |w| Lock::foreign((), Proxy::new(w)),
+            |w| Lock::foreign((), Proxy::far(w)),
         )
     }
 }
@@ -155,7 +153,7 @@ impl<'de> Deserialize<'de> for QLock<()> {
             d,
             Kind::QLock,
             |e: &ServedLock| QLock::from_lock(e.lock.clone()),
-            |w| QLock::from_lock(Lock::foreign((), Proxy::new(w))),
+            |w| QLock::from_lock(Lock::foreign((), Proxy::far(w))),
         )
     }
 }
@@ -214,7 +212,7 @@ impl<'de> Deserialize<'de> for RWLock<()> {
             d,
             Kind::RWLock,
             |e: &ServedRw| e.0.clone(),
-            |w| RWLock::foreign((), Proxy::new(w)),
+            |w| RWLock::foreign((), Proxy::far(w)),
         )
     }
 }
@@ -277,7 +275,7 @@ impl<'de> Deserialize<'de> for IndexSemaphore {
             d,
             Kind::IndexSemaphore,
             |e: &ServedSemaphore| e.0.clone(),
-            |w| IndexSemaphore::foreign(Proxy::new(w)),
+            |w| IndexSemaphore::foreign(Proxy::far(w)),
         )
     }
 }
@@ -320,13 +318,9 @@ impl Served for ServedSwitch {
 /// switch, whichever process enters or leaves.
 impl Serialize for LightSwitch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_wire(
-            s,
-            self.far(),
-            (self.addr(), 0),
-            Kind::LightSwitch,
-            || ServedSwitch(self.clone()),
-        )
+        to_wire(s, self.far(), (self.addr(), 0), Kind::LightSwitch, || {
+            ServedSwitch(self.clone())
+        })
     }
 }
 
@@ -336,7 +330,7 @@ impl<'de> Deserialize<'de> for LightSwitch {
             d,
             Kind::LightSwitch,
             |e: &ServedSwitch| e.0.clone(),
-            |w| LightSwitch::foreign(Proxy::new(w)),
+            |w| LightSwitch::foreign(Proxy::far(w)),
         )
     }
 }

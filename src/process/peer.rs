@@ -169,7 +169,9 @@ where
     T: Serialize + DeserializeOwned + Clone + Send + 'static,
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let proxy = self.far().and_then(|p| p.as_any().downcast_ref::<PeerProxy<T>>());
+        let proxy = self
+            .far()
+            .and_then(|p| p.as_any().downcast_ref::<PeerProxy<T>>());
         match proxy {
             Some(p) => p.remote.wire.serialize(s),
             None => to_wire(s, None, self.addr(), Kind::Announcement, || {

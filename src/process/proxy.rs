@@ -20,7 +20,7 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
-    pub(crate) fn new(wire: Wire) -> Arc<dyn Foreign> {
+    pub(crate) fn far(wire: Wire) -> Arc<dyn Foreign> {
         Arc::new(Proxy {
             remote: Remote::new(wire),
         })

@@ -261,7 +261,11 @@ fn acquire_slow<B: Broker>(
             return Ok(g);
         }
     }
-    let yields = if B::YIELDS { <B::P as Platform>::YIELDS } else { 0 };
+    let yields = if B::YIELDS {
+        <B::P as Platform>::YIELDS
+    } else {
+        0
+    };
     for _ in 0..yields {
         <B::P as Platform>::yield_now();
         if let Some(g) = b.try_enter(req) {
@@ -336,7 +340,9 @@ impl<H: Send + Sync + 'static, B: Broker> Future for Acquire<H, B> {
             match broker.try_fast(this.req) {
                 Some(g) => Some(g),
                 None => {
-                    this.far = broker.foreign().map(|f| f.acquire_async(B::access(this.req)));
+                    this.far = broker
+                        .foreign()
+                        .map(|f| f.acquire_async(B::access(this.req)));
                     None
                 }
             }

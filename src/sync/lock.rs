@@ -51,7 +51,7 @@ impl<T> Orphan for LockInner<T> {
 /// high; use [`QLock`](crate::QLock) for strict arrival order. A waiter that
 /// times out (or whose async acquire is dropped) leaves the queue at once.
 ///
-/// `Lock<()>` can be passed to [`process`](crate::process()) jobs (it is
+/// `Lock<()>` can be passed to [`process`](fn@super::super::process) jobs (it is
 /// serde `Serialize + Deserialize`): in the worker process, the handle
 /// acquires the one lock in the parent, and a worker that dies holding it
 /// releases it. A lock carrying data stays in its process.
@@ -340,9 +340,7 @@ impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `held` is not used after; the closure
         // gives back this guard's slot.
-        unsafe {
-            self.held.release(|inner| inner.raw.release(0))
-        }
+        unsafe { self.held.release(|inner| inner.raw.release(0)) }
     }
 }
 

@@ -79,9 +79,7 @@ impl<T> Clone for RWLock<T> {
 /// guard's `drop`, and `held` is not used afterwards.
 unsafe fn release<T>(held: &Held<RwInner<T>>, a: Access) {
     // SAFETY: by the contract; the closure gives back exactly access `a`.
-    unsafe {
-        held.release(|inner| inner.raw.release(a))
-    }
+    unsafe { held.release(|inner| inner.raw.release(a)) }
 }
 
 impl<T: Default> Default for RWLock<T> {

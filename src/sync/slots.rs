@@ -209,7 +209,6 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
-    /// Mailbox only: put a slot back among the free ones.
     /// Mailbox only: `slot` is free again. True if that freed the last
     /// held slot of an orphaned broker (the caller then frees the owner):
     /// decided by the one atomic step that sets the bit, so exactly one
