@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::broker::{self, Acquire, Broker};
 use super::foreign::Foreign;
@@ -122,16 +122,25 @@ impl IndexSemaphore {
     /// assert_eq!(s.available(), 0);
     /// ```
     pub fn acquire(&self) -> IndexGuard {
-        let index = broker::acquire(&*self.raw, (), None)
-            .expect("lox: an acquire without deadline timed out");
-        self.guard(index)
+        self.acquire_until(None)
+            .expect("lox: an acquire without deadline timed out")
+    }
+
+    /// The inlined fast path is for one slot: with `n`, enter by the
+    /// general CAS first (a failed CAS costs as much as one that succeeds).
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<IndexGuard, Timeout> {
+        let index = match self.raw.try_enter(()) {
+            Some(index) => index,
+            None => broker::acquire(&*self.raw, (), deadline)?,
+        };
+        Ok(self.guard(index))
     }
 
     /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
     /// `timeout`, leaving the queue.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let s = lox::IndexSemaphore::new(1);
     /// let g = s.acquire();
     /// assert!(s.acquire_timeout(Duration::from_millis(5)).is_err());
@@ -139,8 +148,7 @@ impl IndexSemaphore {
     /// assert_eq!(s.acquire_timeout(Duration::from_secs(5)).unwrap().index(), 0);
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<IndexGuard, Timeout> {
-        let index = broker::acquire(&*self.raw, (), deadline(timeout))?;
-        Ok(self.guard(index))
+        self.acquire_until(deadline(timeout))
     }
 
     /// A free slot if there is one and nobody waits; never blocks.
@@ -213,8 +221,9 @@ impl IndexGuard {
 
 impl Drop for IndexGuard {
     fn drop(&mut self) {
-        // Guards hold an `Arc`, so this broker is never orphaned.
-        let _ = self.raw.release(self.index);
+        // Guards hold an `Arc`, so this broker is never orphaned; the
+        // general release (see `acquire_until`).
+        let _ = self.raw.release_cold(self.index);
     }
 }
 

@@ -257,10 +257,11 @@ impl<P: Platform> RawSlots<P> {
 }
 
 impl<P: Platform> RawSlots<P> {
-    /// Every release but the uncontended one-slot case (see `release`).
+    /// Every release but the uncontended one-slot case (see `release`);
+    /// the release of a semaphore of `n` slots.
     #[cold]
     #[inline(never)]
-    fn release_cold(&self, slot: usize) -> bool {
+    pub(crate) fn release_cold(&self, slot: usize) -> bool {
         let mut w = self.word.load();
         if w & FOREIGN != 0 {
             return self.release_foreign(slot);
