@@ -35,6 +35,12 @@ fn run(what: &str, n: u64) {
                 *black_box(&l).write() += 1;
             }
         }
+        "lox::IndexSemaphore" => {
+            let s = lox::IndexSemaphore::new(4);
+            for _ in 0..n {
+                black_box(black_box(&s).acquire().index());
+            }
+        }
         "parking_lot::Mutex" => {
             let l = parking_lot::Mutex::new(0u64);
             for _ in 0..n {
@@ -57,11 +63,12 @@ fn run(what: &str, n: u64) {
     }
 }
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "lox::Lock",
     "lox::QLock",
     "lox::RWLock::read",
     "lox::RWLock::write",
+    "lox::IndexSemaphore",
     "parking_lot::Mutex",
     "parking_lot::RwLock::read",
     "parking_lot::RwLock::write",

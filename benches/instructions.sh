@@ -15,7 +15,7 @@ count() {
     rm -f "$out"
 }
 printf '%-28s %s\n' primitive instructions/op
-for p in lox::Lock lox::QLock lox::RWLock::read lox::RWLock::write \
+for p in lox::Lock lox::QLock lox::RWLock::read lox::RWLock::write lox::IndexSemaphore \
     parking_lot::Mutex parking_lot::RwLock::read parking_lot::RwLock::write; do
     base=$(count "$p" 0)
     full=$(count "$p" "$n")

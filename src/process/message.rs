@@ -55,36 +55,9 @@ pub(crate) enum Op {
     Switch,
 }
 
-/// How long a request may wait in the parent's broker.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Answer at once (`try_` methods).
-    Try,
-    /// Until granted.
-    Forever,
-    /// At most this many nanoseconds (`_timeout` methods), counted from
-    /// when the parent receives the request.
-    Nanos(u64),
-}
-
-/// Counters a handle reads from its broker.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) enum Query {
-    /// `is_locked` (1 or 0).
-    Locked,
-    /// `waiting`.
-    Waiting,
-    /// `IndexSemaphore::available`.
-    Available,
-    /// `LightSwitch::count`.
-    Count,
-    /// `RWLock::readers`.
-    Readers,
-    /// `Announcement::subscribers`.
-    Subscribers,
-    /// `Announcement::qsize`.
-    QSize,
-}
+// How long a request may wait in the parent's broker, and the counters a
+// handle reads from it: the vocabulary of sync's foreign brokers.
+pub(crate) use crate::sync::foreign::{Query, Wait};
 
 /// Worker → parent: a request of a shared handle. `req` numbers the
 /// requests that expect an answer; `id` names the primitive in the parent's

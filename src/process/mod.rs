@@ -31,6 +31,11 @@
 //! - `registry`: the parent's ids of sync handles and announcement peers
 //!   that travel in job arguments (serde), and what a deserialized handle
 //!   becomes: the same primitive here, a remote handle in a worker.
+//! - `handles`, `peer`: serde for the sync handles and announcement peers
+//!   (registering what they serialize), and the registry entries that serve
+//!   them to workers.
+//! - `proxy`: the far side of a sync handle deserialized in a worker (sync's
+//!   foreign brokers forward to it); `peer` has the announcement's.
 //! - `client`: the worker's side of shared handles: requests to the parent's
 //!   brokers over the channel, answers routed to their waiters.
 //! - `share`: the parent's side, one `Peer` per worker: serves requests
@@ -50,12 +55,15 @@ pub(crate) mod client;
 mod early;
 mod entry;
 mod frame;
+mod handles;
 mod handshake;
 mod launcher;
 mod manager;
 pub(crate) mod message;
 mod payload;
+mod peer;
 mod pool;
+mod proxy;
 pub(crate) mod registry;
 mod report;
 mod share;

@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 
-use crate::process::client::Remote;
-use crate::process::message::{Query, Wait};
-use crate::sync::wait_for;
+use crate::sync::foreign::{Query, Wait};
 use crate::Timeout;
 
 /// [`Announcement::subscribe`] was called after [`Announcement::finalize`].
@@ -90,26 +88,25 @@ struct Shared<T> {
 pub struct Announcement<T: Clone + Send + 'static> {
     shared: Arc<Shared<T>>,
     id: u64,
-    /// In a process worker: the parent's peer this handle stands for (then
-    /// `shared` is an unused empty group).
-    remote: Option<Box<RemotePeer<T>>>,
+    /// A peer that stands for one elsewhere (see `crate::sync::foreign`):
+    /// every call forwards to it, and `shared` is an unused empty group.
+    far: Option<Box<dyn FarPeer<T>>>,
 }
 
-/// A peer of the parent's group, in a process worker.
-pub(crate) struct RemotePeer<T> {
-    pub(crate) remote: Remote,
-    /// Subscribed by this worker: it leaves the group when dropped.
-    pub(crate) owned: bool,
-    pub(crate) encode: fn(&T) -> Result<Vec<u8>, String>,
-    pub(crate) decode: fn(&[u8]) -> Result<T, String>,
-}
-
-impl<T> RemotePeer<T> {
-    fn decode(&self, item: &[u8]) -> T {
-        (self.decode)(item).unwrap_or_else(|e| {
-            panic!("lox: an announcement item from the parent could not be decoded: {e}")
-        })
-    }
+/// The far side of a peer that stands for one elsewhere (a peer of the
+/// parent's group, in a process worker). Dropping it leaves the group if
+/// it was subscribed here.
+pub(crate) trait FarPeer<T>: Send + Sync {
+    fn put(&self, item: &T);
+    /// The next item, or `None` once `wait` ran out.
+    fn get(&self, wait: Wait) -> Option<T>;
+    fn get_async(&self) -> BoxFuture<'static, T>;
+    /// A new peer of the group; `None` once finalized.
+    fn subscribe(&self) -> Option<Box<dyn FarPeer<T>>>;
+    fn finalize(&self);
+    fn query(&self, query: Query) -> usize;
+    /// For the implementor's own downcasts (serializing the peer).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl<T: Clone + Send + 'static> Default for Announcement<T> {
@@ -120,12 +117,6 @@ impl<T: Clone + Send + 'static> Default for Announcement<T> {
 
 impl<T: Clone + Send + 'static> fmt::Debug for Announcement<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.remote {
-            return f
-                .debug_struct("Announcement")
-                .field("remote", &p.remote.wire.id)
-                .finish();
-        }
         f.debug_struct("Announcement")
             .field("peer", &self.id)
             .field("subscribers", &self.subscribers())
@@ -202,20 +193,20 @@ impl<T: Clone + Send + 'static> Announcement<T> {
                 cond: Condvar::new(),
             }),
             id: 0,
-            remote: None,
+            far: None,
         }
     }
 
-    /// The parent's peer, in a process worker (see `process::registry`).
-    pub(crate) fn remote(peer: RemotePeer<T>) -> Self {
+    /// A peer that forwards to `far`.
+    pub(crate) fn foreign(far: Box<dyn FarPeer<T>>) -> Self {
         let mut a = Self::build(None, None);
-        a.remote = Some(Box::new(peer));
+        a.far = Some(far);
         a
     }
 
-    /// The parent's peer this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<&RemotePeer<T>> {
-        self.remote.as_deref()
+    /// The far side, if this peer forwards to one.
+    pub(crate) fn far(&self) -> Option<&dyn FarPeer<T>> {
+        self.far.as_deref()
     }
 
     /// Names this peer in the registry: the group's address and the peer.
@@ -231,7 +222,7 @@ impl<T: Clone + Send + 'static> Announcement<T> {
         Announcement {
             shared: self.shared.clone(),
             id: self.id,
-            remote: None,
+            far: None,
         }
     }
 
@@ -275,14 +266,9 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.get(), 'x');
     /// ```
     pub fn subscribe(&self) -> Result<Announcement<T>, SubscribeFinalizedError> {
-        if let Some(p) = &self.remote {
-            let wire = p.remote.subscribe().ok_or(SubscribeFinalizedError)?;
-            return Ok(Announcement::remote(RemotePeer {
-                remote: Remote::new(wire),
-                owned: true,
-                encode: p.encode,
-                decode: p.decode,
-            }));
+        if let Some(far) = &self.far {
+            let peer = far.subscribe().ok_or(SubscribeFinalizedError)?;
+            return Ok(Announcement::foreign(peer));
         }
         let mut g = self.shared.group.lock();
         if g.finalized {
@@ -302,7 +288,7 @@ impl<T: Clone + Send + 'static> Announcement<T> {
         Ok(Announcement {
             shared: self.shared.clone(),
             id,
-            remote: None,
+            far: None,
         })
     }
 
@@ -316,11 +302,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.qsize(), 0);
     /// ```
     pub fn put(&self, item: T) {
-        if let Some(p) = &self.remote {
-            let bytes = (p.encode)(&item).unwrap_or_else(|e| {
-                panic!("lox: an announcement item could not be encoded for the parent: {e}")
-            });
-            return p.remote.put(&bytes);
+        if let Some(far) = &self.far {
+            return far.put(&item);
         }
         let mut wakers = Vec::new();
         {
@@ -356,9 +339,10 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.get(), 42);
     /// ```
     pub fn get(&self) -> T {
-        if let Some(p) = &self.remote {
-            let item = p.remote.get(Wait::Forever);
-            return p.decode(&item.expect("lox: a get without deadline was refused"));
+        if let Some(far) = &self.far {
+            return far
+                .get(Wait::Forever)
+                .expect("lox: a get without deadline was refused");
         }
         let mut g = self.shared.group.lock();
         loop {
@@ -377,9 +361,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.get_timeout(Duration::from_millis(5)), Err(lox::Timeout));
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Timeout> {
-        if let Some(p) = &self.remote {
-            let item = p.remote.get(wait_for(timeout)).ok_or(Timeout)?;
-            return Ok(p.decode(&item));
+        if let Some(far) = &self.far {
+            return far.get(Wait::at_most(timeout)).ok_or(Timeout);
         }
         let deadline = match Instant::now().checked_add(timeout) {
             Some(d) => d,
@@ -406,8 +389,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.try_get(), Some(1));
     /// ```
     pub fn try_get(&self) -> Option<T> {
-        if let Some(p) = &self.remote {
-            return p.remote.get(Wait::Try).map(|item| p.decode(&item));
+        if let Some(far) = &self.far {
+            return far.get(Wait::Try);
         }
         self.pop(&mut self.shared.group.lock())
     }
@@ -421,9 +404,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(futures::executor::block_on(b.get_async()), "hi");
     /// ```
     pub fn get_async(&self) -> impl Future<Output = T> + Send + '_ {
-        if let Some(p) = &self.remote {
-            let fut = p.remote.get_async();
-            return Either::Right(async move { p.decode(&fut.await) });
+        if let Some(far) = &self.far {
+            return Either::Right(far.get_async());
         }
         Either::Left(futures::future::poll_fn(move |cx| {
             let mut g = self.shared.group.lock();
@@ -451,8 +433,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.get(), 1);
     /// ```
     pub fn finalize(&self) {
-        if let Some(p) = &self.remote {
-            return p.remote.finalize();
+        if let Some(far) = &self.far {
+            return far.finalize();
         }
         let mut g = self.shared.group.lock();
         g.finalized = true;
@@ -469,8 +451,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(a.subscribers(), 1);
     /// ```
     pub fn subscribers(&self) -> usize {
-        if let Some(p) = &self.remote {
-            return p.remote.query(Query::Subscribers) as usize;
+        if let Some(far) = &self.far {
+            return far.query(Query::Subscribers);
         }
         self.shared.group.lock().peers.len()
     }
@@ -485,8 +467,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
     /// assert_eq!(b.qsize(), 2);
     /// ```
     pub fn qsize(&self) -> usize {
-        if let Some(p) = &self.remote {
-            return p.remote.query(Query::QSize) as usize;
+        if let Some(far) = &self.far {
+            return far.query(Query::QSize);
         }
         self.shared
             .group
@@ -503,11 +485,8 @@ impl<T: Clone + Send + 'static> Announcement<T> {
 
 impl<T: Clone + Send + 'static> Drop for Announcement<T> {
     fn drop(&mut self) {
-        if let Some(p) = &self.remote {
-            if p.owned {
-                p.remote.unsubscribe();
-            }
-            return;
+        if self.far.is_some() {
+            return; // the far side leaves the group as it drops, if it must
         }
         let mut g = self.shared.group.lock();
         if let Some(p) = g.peers.get_mut(&self.id) {

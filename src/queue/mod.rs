@@ -3,7 +3,7 @@
 
 mod announcement;
 mod funnel;
-mod shared;
 
+pub(crate) use announcement::FarPeer;
 pub use announcement::{Announcement, SubscribeFinalizedError};
 pub use funnel::{Funnel, FunnelInput};

@@ -24,9 +24,13 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use futures::future::BoxFuture;
+
+use super::foreign::{Access, Foreign, Wait};
 use super::platform::Platform;
 use crate::Timeout;
 
@@ -168,14 +172,21 @@ pub(crate) trait Broker: Send + Sync + 'static {
     type P: Platform;
     type Req: Copy + Send + Unpin;
     type Grant: Copy + Send + Unpin;
-    /// How many times a blocking acquire yields its thread and retries the
-    /// fast path, after spinning and before queueing.
-    const YIELDS: u32 = 0;
+    /// Whether a blocking acquire, after spinning and before queueing,
+    /// yields its thread `Platform::YIELDS` times, retrying in between.
+    const YIELDS: bool = false;
 
-    /// Grant without a mailbox round trip, if the primitive is free and no one waits.
+    /// The uncontended case, inlined into callers: one CAS from the exact
+    /// state of a free primitive. May fail where [`try_enter`](Self::try_enter)
+    /// succeeds (and always fails on a foreign broker).
     fn try_fast(&self, req: Self::Req) -> Option<Self::Grant>;
+    /// Grant by CAS on the state word if the policy allows it now (the
+    /// general fast path, what spinning retries); never the mailbox.
+    fn try_enter(&self, req: Self::Req) -> Option<Self::Grant>;
     /// Grant now if possible without jumping the queue; never queues.
-    fn try_slow(&self, req: Self::Req) -> Option<Self::Grant>;
+    fn try_slow(&self, req: Self::Req) -> Option<Self::Grant> {
+        self.try_enter(req)
+    }
     /// Grant now, or queue a waiter woken through `wake`.
     fn request(&self, req: Self::Req, wake: Wake<Self::P>) -> Result<Self::Grant, WaiterId>;
     /// Collect waiter `id`'s grant; for async waiters, refresh the waker.
@@ -187,12 +198,30 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// broker had been orphaned (see `orphan`) and this release let the last
     /// holder out: the caller must then free the broker's owner.
     fn release(&self, grant: Self::Grant) -> bool;
+    /// The far side, if this broker forwards to one (see `foreign`).
+    fn foreign(&self) -> Option<Arc<dyn Foreign>>;
+    /// What `req` asks of a foreign broker.
+    fn access(req: Self::Req) -> Access;
+    /// A foreign grant of `req` (its `index`) is now held here: count it and
+    /// return the grant a guard gives back.
+    fn enter_foreign(&self, req: Self::Req, index: usize) -> Self::Grant;
 }
 
 /// Non-blocking acquire.
 #[inline]
 pub(crate) fn try_acquire<B: Broker>(b: &B, req: B::Req) -> Option<B::Grant> {
-    b.try_fast(req).or_else(|| b.try_slow(req))
+    b.try_fast(req).or_else(|| try_acquire_slow(b, req))
+}
+
+#[cold]
+fn try_acquire_slow<B: Broker>(b: &B, req: B::Req) -> Option<B::Grant> {
+    match b.foreign() {
+        Some(far) => {
+            let index = far.acquire(B::access(req), Wait::Try)?;
+            Some(b.enter_foreign(req, index))
+        }
+        None => b.try_enter(req).or_else(|| b.try_slow(req)),
+    }
 }
 
 /// Blocking acquire; with a deadline, `Err(Timeout)` once it passes (the
@@ -215,17 +244,31 @@ fn acquire_slow<B: Broker>(
     req: B::Req,
     deadline: Option<Instant>,
 ) -> Result<B::Grant, Timeout> {
+    if let Some(far) = b.foreign() {
+        let index = far
+            .acquire(B::access(req), Wait::until(deadline))
+            .ok_or(Timeout)?;
+        return Ok(b.enter_foreign(req, index));
+    }
+    if let Some(g) = b.try_enter(req) {
+        return Ok(g);
+    }
     // A holder usually lets go within a few hundred cycles: try again
     // briefly before queueing and parking.
     for _ in 0..<B::P as Platform>::SPINS {
         std::hint::spin_loop();
-        if let Some(g) = b.try_fast(req) {
+        if let Some(g) = b.try_enter(req) {
             return Ok(g);
         }
     }
-    for _ in 0..B::YIELDS {
+    let yields = if B::YIELDS {
+        <B::P as Platform>::YIELDS
+    } else {
+        0
+    };
+    for _ in 0..yields {
         <B::P as Platform>::yield_now();
-        if let Some(g) = b.try_fast(req) {
+        if let Some(g) = b.try_enter(req) {
             return Ok(g);
         }
     }
@@ -237,7 +280,7 @@ fn acquire_slow<B: Broker>(
         loop {
             match b.collect(id, None) {
                 Collect::Granted(g) => return Ok(g),
-                Collect::Retry => match b.try_fast(req) {
+                Collect::Retry => match b.try_enter(req) {
                     Some(g) => return Ok(g),
                     None => break, // lost the race: queue again
                 },
@@ -264,6 +307,8 @@ pub(crate) struct Acquire<H: Send + Sync + 'static, B: Broker> {
     get: fn(&H) -> &B,
     req: B::Req,
     waiter: Option<WaiterId>,
+    /// A foreign broker's grant, once asked for (dropping it withdraws).
+    far: Option<BoxFuture<'static, usize>>,
 }
 
 impl<H: Send + Sync + 'static, B: Broker> Acquire<H, B> {
@@ -273,6 +318,7 @@ impl<H: Send + Sync + 'static, B: Broker> Acquire<H, B> {
             get,
             req,
             waiter: None,
+            far: None,
         }
     }
 }
@@ -290,25 +336,27 @@ impl<H: Send + Sync + 'static, B: Broker> Future for Acquire<H, B> {
             .as_ref()
             .expect("lox: acquire future polled after completion");
         let broker = (this.get)(handle);
-        let granted = loop {
-            match this.waiter {
-                None => match broker.try_fast(this.req) {
-                    Some(g) => break Some(g),
-                    None => match broker.request(this.req, Wake::Task(cx.waker().clone())) {
-                        Ok(g) => break Some(g),
-                        Err(id) => {
-                            this.waiter = Some(id);
-                            break None;
-                        }
-                    },
-                },
-                Some(id) => match broker.collect(id, Some(cx.waker())) {
-                    Collect::Granted(g) => break Some(g),
-                    Collect::Pending => break None,
-                    // Woken to compete again: go round (fast path, then queue).
-                    Collect::Retry => this.waiter = None,
-                },
+        let granted = if this.far.is_none() && this.waiter.is_none() {
+            match broker.try_fast(this.req) {
+                Some(g) => Some(g),
+                None => {
+                    this.far = broker
+                        .foreign()
+                        .map(|f| f.acquire_async(B::access(this.req)));
+                    None
+                }
             }
+        } else {
+            None
+        };
+        let granted = match (granted, this.far.as_mut()) {
+            (Some(g), _) => Some(g),
+            (None, Some(far)) => {
+                let index = std::task::ready!(far.as_mut().poll(cx));
+                this.far = None;
+                Some(broker.enter_foreign(this.req, index))
+            }
+            (None, None) => poll_local(broker, this.req, &mut this.waiter, cx),
         };
         match granted {
             Some(g) => {
@@ -317,6 +365,36 @@ impl<H: Send + Sync + 'static, B: Broker> Future for Acquire<H, B> {
                 Poll::Ready((handle, g))
             }
             None => Poll::Pending,
+        }
+    }
+}
+
+/// An async acquire of a local broker: enter, or queue (or stay queued as
+/// `waiter`) with the task's waker.
+fn poll_local<B: Broker>(
+    broker: &B,
+    req: B::Req,
+    waiter: &mut Option<WaiterId>,
+    cx: &mut Context<'_>,
+) -> Option<B::Grant> {
+    loop {
+        match *waiter {
+            None => match broker.try_enter(req) {
+                Some(g) => return Some(g),
+                None => match broker.request(req, Wake::Task(cx.waker().clone())) {
+                    Ok(g) => return Some(g),
+                    Err(id) => {
+                        *waiter = Some(id);
+                        return None;
+                    }
+                },
+            },
+            Some(id) => match broker.collect(id, Some(cx.waker())) {
+                Collect::Granted(g) => return Some(g),
+                Collect::Pending => return None,
+                // Woken to compete again: go round (fast path, then queue).
+                Collect::Retry => *waiter = None,
+            },
         }
     }
 }

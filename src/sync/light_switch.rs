@@ -14,10 +14,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::Either;
 
-use super::lock::{deadline, wait_for, Lock, LockGuard};
-use super::shared::Place;
-use crate::process::client::Remote;
-use crate::process::message::{Op, Query, Wait};
+use super::foreign::{Access, Foreign, Query, Wait};
+use super::lock::{deadline, Lock, LockGuard};
 use crate::Timeout;
 
 struct SwitchState {
@@ -128,17 +126,15 @@ pub struct LightSwitch {
     src: Src,
 }
 
-/// Where it lives: here, or (in a process worker) in the parent.
-type Src = Place<SwitchInner>;
+/// Where it lives: here, or on a far side it forwards to (see `foreign`).
+#[derive(Clone)]
+enum Src {
+    Local(Arc<SwitchInner>),
+    Far(Arc<dyn Foreign>),
+}
 
 impl fmt::Debug for LightSwitch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Src::Remote(r) = &self.src {
-            return f
-                .debug_struct("LightSwitch")
-                .field("remote", &r.wire.id)
-                .finish();
-        }
         f.debug_struct("LightSwitch")
             .field("count", &self.count())
             .finish_non_exhaustive()
@@ -173,32 +169,40 @@ impl LightSwitch {
         }
     }
 
-    /// The parent's switch, in a process worker (see `process::registry`).
-    pub(crate) fn remote(remote: Remote) -> Self {
-        LightSwitch {
-            src: Src::Remote(remote),
-        }
+    /// A switch that forwards to `far` (see `foreign`).
+    pub(crate) fn foreign(far: Arc<dyn Foreign>) -> Self {
+        LightSwitch { src: Src::Far(far) }
     }
 
-    /// The parent's switch this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        self.src.remote_ref()
+    /// The far side, if this switch forwards to one.
+    pub(crate) fn far(&self) -> Option<Arc<dyn Foreign>> {
+        match &self.src {
+            Src::Far(far) => Some(far.clone()),
+            Src::Local(_) => None,
+        }
     }
 
     /// Names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        self.src.addr()
+        match &self.src {
+            Src::Local(inner) => Arc::as_ptr(inner) as usize,
+            Src::Far(far) => Arc::as_ptr(far) as *const () as usize,
+        }
     }
 
-    /// Nothing but this handle refers to it.
+    /// Nothing but this handle refers to it (its guards hold one too).
     pub(crate) fn unused(&self) -> bool {
-        self.src.unused()
+        match &self.src {
+            Src::Local(inner) => Arc::strong_count(inner) == 1,
+            Src::Far(_) => false,
+        }
     }
 
-    fn remote_acquire(r: Remote, wait: Wait) -> Option<LightSwitchGuard> {
-        r.acquire(Op::Switch, wait)?;
+    /// Enter through the far side (`wait` bounds the wait there).
+    fn far_acquire(far: &Arc<dyn Foreign>, wait: Wait) -> Option<LightSwitchGuard> {
+        far.acquire(Access::Shared, wait)?;
         Some(LightSwitchGuard {
-            src: Src::Remote(r),
+            src: Src::Far(far.clone()),
         })
     }
 
@@ -215,8 +219,8 @@ impl LightSwitch {
     pub fn acquire(&self) -> LightSwitchGuard {
         let inner = match &self.src {
             Src::Local(inner) => inner,
-            Src::Remote(r) => {
-                return Self::remote_acquire(*r, Wait::Forever)
+            Src::Far(far) => {
+                return Self::far_acquire(far, Wait::Forever)
                     .expect("lox: an acquire without deadline was refused")
             }
         };
@@ -240,7 +244,7 @@ impl LightSwitch {
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LightSwitchGuard, Timeout> {
         let inner = match &self.src {
             Src::Local(inner) => inner,
-            Src::Remote(r) => return Self::remote_acquire(*r, wait_for(timeout)).ok_or(Timeout),
+            Src::Far(far) => return Self::far_acquire(far, Wait::at_most(timeout)).ok_or(Timeout),
         };
         match deadline(timeout) {
             Some(d) => inner.acquire_until(Some(d)),
@@ -263,7 +267,7 @@ impl LightSwitch {
     pub fn try_acquire(&self) -> Option<LightSwitchGuard> {
         let inner = match &self.src {
             Src::Local(inner) => inner,
-            Src::Remote(r) => return Self::remote_acquire(*r, Wait::Try),
+            Src::Far(far) => return Self::far_acquire(far, Wait::Try),
         };
         if let Some(g) = inner.enter_if_on() {
             return Some(g);
@@ -290,13 +294,11 @@ impl LightSwitch {
     pub fn acquire_async(&self) -> impl Future<Output = LightSwitchGuard> + Send + 'static {
         let inner = match &self.src {
             Src::Local(inner) => inner.clone(),
-            Src::Remote(r) => {
-                let (r, fut) = (*r, r.acquire_async(Op::Switch));
+            Src::Far(far) => {
+                let (far, fut) = (far.clone(), far.acquire_async(Access::Shared));
                 return Either::Right(async move {
                     fut.await;
-                    LightSwitchGuard {
-                        src: Src::Remote(r),
-                    }
+                    LightSwitchGuard { src: Src::Far(far) }
                 });
             }
         };
@@ -324,7 +326,7 @@ impl LightSwitch {
     pub fn count(&self) -> usize {
         match &self.src {
             Src::Local(inner) => inner.state.lock().count,
-            Src::Remote(r) => r.query(Query::Count) as usize,
+            Src::Far(far) => far.query(Query::Count),
         }
     }
 }
@@ -347,7 +349,7 @@ impl Drop for LightSwitchGuard {
     fn drop(&mut self) {
         let inner = match &self.src {
             Src::Local(inner) => inner,
-            Src::Remote(r) => return r.release(Op::Switch, 0),
+            Src::Far(far) => return far.release(Access::Shared, 0),
         };
         let held = {
             let mut s = inner.state.lock();

@@ -4,21 +4,15 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::broker::{self, Acquire, Broker};
+use super::foreign::Foreign;
 use super::handle::{Handle, Held, Orphan};
 use super::platform::Real;
 use super::slots::RawSlots;
-use crate::process::client::Remote;
-use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
-
-/// How long a remote request may wait in the parent: `d`, or forever if it
-/// does not fit in a u64 of nanoseconds (584 years).
-pub(crate) fn wait_for(d: Duration) -> Wait {
-    u64::try_from(d.as_nanos()).map_or(Wait::Forever, Wait::Nanos)
-}
 
 /// The instant `d` from now, or `None` (wait forever) if that overflows.
 pub(crate) fn deadline(d: Duration) -> Option<Instant> {
@@ -28,11 +22,6 @@ pub(crate) fn deadline(d: Duration) -> Option<Instant> {
 pub(crate) struct LockInner<T> {
     pub(crate) raw: RawSlots<Real>,
     value: UnsafeCell<T>,
-    /// In a process worker: the parent's lock this handle stands for. Every
-    /// acquire is then granted by the parent's broker first; `raw` mirrors
-    /// the grants of this process (never contended: the parent grants one
-    /// holder at a time), so that guards keep the allocation alive as usual.
-    pub(crate) remote: Option<Remote>,
 }
 
 // SAFETY: the value is only reached through a guard, and the broker grants its
@@ -62,7 +51,7 @@ impl<T> Orphan for LockInner<T> {
 /// high; use [`QLock`](crate::QLock) for strict arrival order. A waiter that
 /// times out (or whose async acquire is dropped) leaves the queue at once.
 ///
-/// `Lock<()>` can be passed to [`process`](crate::process()) jobs (it is
+/// `Lock<()>` can be passed to [`process`](fn@super::super::process) jobs (it is
 /// serde `Serialize + Deserialize`): in the worker process, the handle
 /// acquires the one lock in the parent, and a worker that dies holding it
 /// releases it. A lock carrying data stays in its process.
@@ -119,10 +108,6 @@ impl<T: Default> Default for Lock<T> {
 
 impl<T> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A remote handle's counters are in the parent: no round trip here.
-        if let Some(r) = self.inner.remote {
-            return f.debug_struct("Lock").field("remote", &r.wire.id).finish();
-        }
         f.debug_struct("Lock")
             .field("locked", &self.is_locked())
             .finish_non_exhaustive()
@@ -152,25 +137,18 @@ impl<T> Lock<T> {
             inner: Handle::new(LockInner {
                 raw,
                 value: UnsafeCell::new(value),
-                remote: None,
             }),
         }
     }
 
-    /// The parent's lock, in a process worker (see `process::registry`).
-    pub(crate) fn remote(value: T, remote: Remote) -> Self {
-        Lock {
-            inner: Handle::new(LockInner {
-                raw: RawSlots::barging(),
-                value: UnsafeCell::new(value),
-                remote: Some(remote),
-            }),
-        }
+    /// A lock that forwards to `far` (see `foreign`).
+    pub(crate) fn foreign(value: T, far: Arc<dyn Foreign>) -> Self {
+        Self::with_broker(value, RawSlots::delegating(far))
     }
 
-    /// The parent's lock this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        self.inner.remote
+    /// The far side, if this lock forwards to one.
+    pub(crate) fn far(&self) -> Option<Arc<dyn Foreign>> {
+        self.inner.raw.foreign()
     }
 
     /// Where the broker lives: names it in the registry.
@@ -184,20 +162,6 @@ impl<T> Lock<T> {
         self.inner.count() == 1 && !self.is_locked() && self.waiting() == 0
     }
 
-    /// Acquire through the parent's broker (`wait` bounds the wait there).
-    #[cold]
-    #[inline(never)]
-    fn acquire_remote(&self, wait: Wait) -> Option<LockGuard<T>> {
-        let remote = self.inner.remote?;
-        remote.acquire(Op::Lock, wait)?;
-        // The parent granted it to this process: the local mirror is free
-        // but for a moment (a guard of this process is still between its
-        // local release and telling the parent).
-        let _ = broker::acquire(&self.inner.raw, (), None);
-        // SAFETY: granted just above (the local mirror, after the parent's).
-        Some(unsafe { LockGuard::new(self) })
-    }
-
     /// Block until the lock is granted.
     ///
     /// ```
@@ -206,11 +170,6 @@ impl<T> Lock<T> {
     /// assert_eq!(&*lock.acquire(), "ab");
     /// ```
     pub fn acquire(&self) -> LockGuard<T> {
-        if self.inner.remote.is_some() {
-            return self
-                .acquire_remote(Wait::Forever)
-                .expect("lox: an acquire without deadline was refused");
-        }
         let _ = broker::acquire(&self.inner.raw, (), None);
         // SAFETY: granted just above.
         unsafe { LockGuard::new(self) }
@@ -228,9 +187,6 @@ impl<T> Lock<T> {
     /// assert!(lock.acquire_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<T>, Timeout> {
-        if self.inner.remote.is_some() {
-            return self.acquire_remote(wait_for(timeout)).ok_or(Timeout);
-        }
         broker::acquire(&self.inner.raw, (), deadline(timeout))?;
         // SAFETY: granted just above.
         Ok(unsafe { LockGuard::new(self) })
@@ -246,9 +202,6 @@ impl<T> Lock<T> {
     /// assert!(lock.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<T>> {
-        if self.inner.remote.is_some() {
-            return self.acquire_remote(Wait::Try);
-        }
         broker::try_acquire(&self.inner.raw, ())?;
         // SAFETY: granted just above.
         Some(unsafe { LockGuard::new(self) })
@@ -265,9 +218,6 @@ impl<T> Lock<T> {
     /// assert!(!lock.is_locked());
     /// ```
     pub fn is_locked(&self) -> bool {
-        if let Some(r) = self.inner.remote {
-            return r.query(Query::Locked) != 0;
-        }
         self.inner.raw.available() == 0
     }
 
@@ -286,9 +236,6 @@ impl<T> Lock<T> {
     /// assert_eq!(lock.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        if let Some(r) = self.inner.remote {
-            return r.query(Query::Waiting) as usize;
-        }
         self.inner.raw.waiting()
     }
 }
@@ -308,13 +255,8 @@ impl<T: Send + 'static> Lock<T> {
     /// assert_eq!(value, 6);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = LockGuard<T>> + Send + 'static {
-        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Lock));
         let fut = Acquire::new(self.clone(), |l: &Lock<T>| &l.inner.raw, ());
         async move {
-            if let Some(granted) = remote {
-                // The parent's grant first; the local mirror follows at once.
-                granted.await;
-            }
             let (lock, _) = fut.await;
             // SAFETY: the future resolves once the broker granted the slot.
             unsafe { LockGuard::new(&lock) }
@@ -394,33 +336,11 @@ impl<T> DerefMut for LockGuard<T> {
     }
 }
 
-impl<T> LockGuard<T> {
-    /// Release a lock of the parent's: the local mirror first (so the
-    /// parent's next grant to this process finds it free), then the parent.
-    #[cold]
-    #[inline(never)]
-    fn release_remote(inner: &LockInner<T>) -> bool {
-        let orphaned = inner.raw.release(0);
-        if let Some(r) = inner.remote {
-            r.release(Op::Lock, 0);
-        }
-        orphaned
-    }
-}
-
 impl<T> Drop for LockGuard<T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `held` is not used after; the closure
         // gives back this guard's slot.
-        unsafe {
-            self.held.release(|inner| {
-                if inner.remote.is_some() {
-                    Self::release_remote(inner)
-                } else {
-                    inner.raw.release(0)
-                }
-            })
-        }
+        unsafe { self.held.release(|inner| inner.raw.release(0)) }
     }
 }
 

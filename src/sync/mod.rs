@@ -14,11 +14,12 @@
 //! the `model` unit tests run the very same code under the shuttle model
 //! checker.
 //!
-//! Process workers: `Lock<()>`, `QLock<()>`, `RWLock<()>`, `IndexSemaphore`
-//! and `LightSwitch` are serde `Serialize + Deserialize` (see `shared`). In a
-//! process job's arguments they reach a worker as remote handles: every
-//! acquire there is granted by the one broker in the parent (over the
-//! worker's channel), and a worker that dies releases what it held.
+//! sync/ knows nothing of processes. A handle may stand for a broker that
+//! lives elsewhere ([`foreign`]): its state word keeps every fast path away
+//! and the out-of-line paths forward to the far side. The process code
+//! builds such handles when it deserializes one in a worker (and gives
+//! `Lock<()>`, `QLock<()>`, `RWLock<()>`, `IndexSemaphore` and `LightSwitch`
+//! their serde impls).
 //!
 //! Handles are shared, counted allocations. The guards of `Lock`, `QLock` and
 //! `RWLock` hold no reference count of their own (that keeps an uncontended
@@ -28,6 +29,7 @@
 //! out frees it (`handle`).
 
 pub(crate) mod broker;
+pub(crate) mod foreign;
 mod handle;
 mod light_switch;
 mod lock;
@@ -36,7 +38,6 @@ mod qlock;
 mod rw;
 mod rwlock;
 mod semaphore;
-pub(crate) mod shared;
 mod slots;
 
 #[cfg(test)]
@@ -45,7 +46,6 @@ mod handle_model;
 pub(crate) mod model;
 
 pub use light_switch::{LightSwitch, LightSwitchGuard};
-pub(crate) use lock::wait_for;
 pub use lock::{Lock, LockGuard};
 pub use qlock::{QLock, QLockGuard};
 pub use rwlock::{RWLock, ReadGuard, WriteGuard};

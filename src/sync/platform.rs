@@ -39,7 +39,7 @@ pub(crate) trait Platform: Sized + Send + Sync + 'static {
     /// How many times a woken waiter of a barging broker may find the lock
     /// taken by a newcomer before the broker hands it the lock directly.
     const HANDOFF_AFTER: u32;
-    /// How many times a blocking acquire of a broker that asks for it (see
+    /// How many times a blocking acquire of a broker that yields (see
     /// `Broker::YIELDS`) yields its thread before queueing.
     const YIELDS: u32;
     fn current() -> Self::Thread;

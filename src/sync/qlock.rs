@@ -57,9 +57,6 @@ impl<T: Default> Default for QLock<T> {
 
 impl<T> fmt::Debug for QLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(r) = self.lock.remote_ref() {
-            return f.debug_struct("QLock").field("remote", &r.wire.id).finish();
-        }
         f.debug_struct("QLock")
             .field("locked", &self.is_locked())
             .field("waiting", &self.waiting())
@@ -81,7 +78,7 @@ impl<T> QLock<T> {
         }
     }
 
-    /// A QLock over `lock` (a FIFO lock, or a remote one).
+    /// A QLock over `lock` (a FIFO lock, or a foreign one).
     pub(crate) fn from_lock(lock: Lock<T>) -> Self {
         QLock { lock }
     }

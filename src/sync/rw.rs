@@ -1,14 +1,18 @@
 //! The readers-writer broker behind [`RWLock`](crate::RWLock).
 //!
-//! State word: bits 0..=59 count the readers inside, bit 62 = `WRITER` (a
+//! State word: bits 0..=58 count the readers inside, bit 62 = `WRITER` (a
 //! writer is inside), bit 63 = `SLOW` (waiters queued: releases that could
 //! let one of them in go through the mailbox), bit 61 = `ORPHAN` (every
 //! handle is gone while guards are still inside: the last one out frees the
-//! owner), bit 60 = `WRITER_WAITING` (a writer is queued).
+//! owner), bit 60 = `WRITER_WAITING` (a writer is queued), bit 59 =
+//! `FOREIGN` (see `foreign`).
 //!
 //! **Policy: writer preference with barging, like parking_lot's RwLock.**
 //!
-//! * Fast paths (one CAS, whether or not anyone waits): a reader enters while
+//! * Fast paths (one CAS, whether or not anyone waits; inlined for the
+//!   uncontended case, a reader entering or leaving while no writer is
+//!   inside or waiting and no flag is set, a writer from and to the exact
+//!   free word; out of line otherwise): a reader enters while
 //!   no writer is inside *and no writer waits* (`WRITER_WAITING` blocks new
 //!   readers, so readers cannot starve a writer); a writer enters while
 //!   nobody is inside. A blocking acquire retries the fast path before it
@@ -45,9 +49,11 @@
 //! cannot let anyone in.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::Waker;
 
 use super::broker::{Broker, Collect, WaiterId, Wake, SLOW};
+use super::foreign::{Access as Far, Delegate, Foreign, Query, FOREIGN};
 use super::platform::{Mailbox, Platform, Word};
 
 const WRITER: u64 = 1 << 62;
@@ -55,7 +61,7 @@ const WRITER: u64 = 1 << 62;
 const ORPHAN: u64 = 1 << 61;
 /// Set while a writer is queued: new readers stay out.
 const WRITER_WAITING: u64 = 1 << 60;
-const READERS: u64 = WRITER_WAITING - 1;
+const READERS: u64 = FOREIGN - 1;
 
 /// What a waiter asks for, and what it is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +88,8 @@ pub(crate) struct RwState<P: Platform> {
     /// Writers in `waiters`.
     writers: usize,
     next_id: WaiterId,
+    /// The far side of a foreign broker.
+    foreign: Option<Delegate>,
 }
 
 /// Many readers or one writer; writer preference, barging, eventual hand-off.
@@ -99,18 +107,34 @@ impl<P: Platform> RawRw<P> {
                 grants: Vec::new(),
                 writers: 0,
                 next_id: 0,
+                foreign: None,
             }),
         }
     }
 
+    /// A broker that forwards to `far` (see `foreign`): its word keeps
+    /// every fast path away.
+    pub(crate) fn delegating(far: Arc<dyn Foreign>) -> Self {
+        let raw = Self::new();
+        raw.word.store(FOREIGN | SLOW | WRITER | WRITER_WAITING);
+        raw.mailbox.with(|s| s.foreign = Delegate::new(far));
+        raw
+    }
+
     /// Readers inside right now.
     pub(crate) fn readers(&self) -> usize {
-        (self.word.load() & READERS) as usize
+        match self.foreign() {
+            Some(far) => far.query(Query::Readers),
+            None => (self.word.load() & READERS) as usize,
+        }
     }
 
     /// True while a writer is inside.
     pub(crate) fn is_write_locked(&self) -> bool {
-        self.word.load() & WRITER != 0
+        match self.foreign() {
+            Some(far) => far.query(Query::WriteLocked) != 0,
+            None => self.word.load() & WRITER != 0,
+        }
     }
 
     /// True while a writer is queued (new readers stay out).
@@ -121,7 +145,10 @@ impl<P: Platform> RawRw<P> {
 
     /// Waiters queued right now.
     pub(crate) fn waiting(&self) -> usize {
-        self.mailbox.with(|s| s.waiters.len())
+        match self.foreign() {
+            Some(far) => far.query(Query::Waiting),
+            None => self.mailbox.with(|s| s.waiters.len()),
+        }
     }
 
     /// Grants recorded but not collected (model checks).
@@ -141,7 +168,15 @@ impl<P: Platform> RawRw<P> {
         // release). Orphaning also sets SLOW: every later release then goes
         // through the mailbox too and cannot free the broker before this
         // lock is let go, the orphaner's last use of the broker.
-        self.mailbox.with(|_| {
+        self.mailbox.with(|s| {
+            if let Some(d) = &s.foreign {
+                // Foreign grants are counted here, not in the word.
+                let inside = d.held > 0;
+                if inside {
+                    self.word.fetch_or(ORPHAN);
+                }
+                return inside;
+            }
             let mut w = self.word.load();
             loop {
                 debug_assert!(
@@ -202,7 +237,7 @@ impl<P: Platform> RawRw<P> {
 
     /// Enter by CAS while `open(w, a)` holds.
     #[inline]
-    fn try_enter(&self, a: Access, open: fn(u64, Access) -> bool) -> bool {
+    fn enter_if(&self, a: Access, open: fn(u64, Access) -> bool) -> bool {
         let mut w = self.word.load();
         loop {
             if !open(w, a) {
@@ -256,7 +291,7 @@ impl<P: Platform> RawRw<P> {
                 break;
             }
             let a = f.access;
-            if !self.try_enter(a, Self::open_to_queued) {
+            if !self.enter_if(a, Self::open_to_queued) {
                 break;
             }
             let f = Self::remove_at(s, 0);
@@ -321,23 +356,64 @@ impl<P: Platform> RawRw<P> {
     }
 }
 
+impl<P: Platform> RawRw<P> {
+    /// Every release but the uncontended ones (see `release`).
+    #[cold]
+    #[inline(never)]
+    fn release_cold(&self, a: Access) -> bool {
+        let mut w = self.word.load();
+        if w & FOREIGN != 0 {
+            return self.release_foreign(a);
+        }
+        loop {
+            // While waiters are queued, only a release that cannot let
+            // anyone in (a reader leaving other readers inside) stays fast.
+            if w & SLOW != 0 && !(a == Access::Read && w & READERS > 1) {
+                return self.release_slow(a);
+            }
+            let new = Self::leave(w, a);
+            match self.word.cas(w, new) {
+                Ok(_) => return new & ORPHAN != 0 && new & (READERS | WRITER) == 0,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Give a foreign grant back: uncounted here (the last one out of an
+    /// orphan frees it), then to the far side.
+    fn release_foreign(&self, a: Access) -> bool {
+        let (far, orphaned) = self.mailbox.with(|s| {
+            let d = s.foreign.as_mut().expect("lox: a foreign broker");
+            d.held -= 1;
+            (d.far.clone(), d.held == 0 && self.word.load() & ORPHAN != 0)
+        });
+        far.release(Self::access(a), 0);
+        orphaned
+    }
+}
+
 impl<P: Platform> Broker for RawRw<P> {
     type P = P;
     type Req = Access;
     type Grant = Access;
     // A writer usually gets through within a time slice: on a busy machine,
     // give the holders the processor a few times before parking.
-    const YIELDS: u32 = P::YIELDS;
+    const YIELDS: bool = true;
 
     #[inline]
     fn try_fast(&self, a: Access) -> Option<Access> {
-        self.try_enter(a, Self::open_to_newcomer).then_some(a)
+        let entered = match a {
+            Access::Read => {
+                let w = self.word.load();
+                w & (WRITER | WRITER_WAITING) == 0 && self.word.cas(w, w + 1).is_ok()
+            }
+            Access::Write => self.word.cas(0, WRITER).is_ok(),
+        };
+        entered.then_some(a)
     }
 
-    fn try_slow(&self, _a: Access) -> Option<Access> {
-        // The fast path already decides by the whole policy (it does not
-        // stand aside for `SLOW`): there is nothing more to try.
-        None
+    fn try_enter(&self, a: Access) -> Option<Access> {
+        self.enter_if(a, Self::open_to_newcomer).then_some(a)
     }
 
     fn request(&self, a: Access, wake: Wake<P>) -> Result<Access, WaiterId> {
@@ -345,7 +421,7 @@ impl<P: Platform> Broker for RawRw<P> {
             // From here on, a release that could let us in comes through the
             // mailbox, so checking once more below cannot miss it.
             self.word.fetch_or(SLOW);
-            if self.try_enter(a, Self::open_to_newcomer) {
+            if self.enter_if(a, Self::open_to_newcomer) {
                 self.settle(s);
                 return Ok(a);
             }
@@ -382,7 +458,7 @@ impl<P: Platform> Broker for RawRw<P> {
                 Access::Read => s.waiters.iter().take(pos).all(|f| f.access == Access::Read),
                 Access::Write => pos == 0,
             };
-            if no_writer_ahead && self.try_enter(a, Self::open_to_queued) {
+            if no_writer_ahead && self.enter_if(a, Self::open_to_queued) {
                 Self::remove_at(s, pos);
                 // Readers behind an entering reader may be woken too.
                 self.wake_ready(s, &mut wakes);
@@ -436,18 +512,40 @@ impl<P: Platform> Broker for RawRw<P> {
 
     #[inline]
     fn release(&self, a: Access) -> bool {
-        let mut w = self.word.load();
-        loop {
-            // While waiters are queued, only a release that cannot let
-            // anyone in (a reader leaving other readers inside) stays fast.
-            if w & SLOW != 0 && !(a == Access::Read && w & READERS > 1) {
-                return self.release_slow(a);
+        let left = match a {
+            Access::Read => {
+                let w = self.word.load();
+                w & (SLOW | ORPHAN) == 0 && self.word.cas(w, w - 1).is_ok()
             }
-            let new = Self::leave(w, a);
-            match self.word.cas(w, new) {
-                Ok(_) => return new & ORPHAN != 0 && new & (READERS | WRITER) == 0,
-                Err(now) => w = now,
-            }
+            Access::Write => self.word.cas(WRITER, 0).is_ok(),
+        };
+        if left {
+            return false;
         }
+        self.release_cold(a)
+    }
+
+    fn foreign(&self) -> Option<Arc<dyn Foreign>> {
+        if self.word.load() & FOREIGN == 0 {
+            return None;
+        }
+        self.mailbox
+            .with(|s| s.foreign.as_ref().map(|d| d.far.clone()))
+    }
+
+    fn access(a: Access) -> Far {
+        match a {
+            Access::Read => Far::Shared,
+            Access::Write => Far::Exclusive,
+        }
+    }
+
+    fn enter_foreign(&self, a: Access, _index: usize) -> Access {
+        self.mailbox.with(|s| {
+            if let Some(d) = s.foreign.as_mut() {
+                d.held += 1;
+            }
+        });
+        a
     }
 }

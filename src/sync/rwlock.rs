@@ -4,24 +4,20 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::broker::{self, Acquire, Broker};
+use super::foreign::Foreign;
 use super::handle::{Handle, Held, Orphan};
-use super::lock::{deadline, wait_for};
+use super::lock::deadline;
 use super::platform::Real;
 use super::rw::{Access, RawRw};
-use crate::process::client::Remote;
-use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
 
 struct RwInner<T> {
     raw: RawRw<Real>,
     value: UnsafeCell<T>,
-    /// In a process worker: the parent's RWLock this handle stands for
-    /// (granted there first; `raw` mirrors this process's grants, as for
-    /// [`Lock`](crate::Lock)).
-    remote: Option<Remote>,
 }
 
 // SAFETY: the broker grants either one writer (the only reference, `&mut T`)
@@ -75,25 +71,6 @@ impl<T> Clone for RWLock<T> {
     }
 }
 
-/// Release a lock of the parent's: locally first, then the parent (as for
-/// `Lock`); returns the local release's orphan flag.
-#[cold]
-#[inline(never)]
-fn release_remote<T>(inner: &RwInner<T>, a: Access) -> bool {
-    let orphaned = inner.raw.release(a);
-    if let Some(r) = inner.remote {
-        r.release(
-            if a == Access::Read {
-                Op::Read
-            } else {
-                Op::Write
-            },
-            0,
-        );
-    }
-    orphaned
-}
-
 /// Give access `a` back; the last guard out of an orphaned lock frees it.
 ///
 /// # Safety
@@ -102,15 +79,7 @@ fn release_remote<T>(inner: &RwInner<T>, a: Access) -> bool {
 /// guard's `drop`, and `held` is not used afterwards.
 unsafe fn release<T>(held: &Held<RwInner<T>>, a: Access) {
     // SAFETY: by the contract; the closure gives back exactly access `a`.
-    unsafe {
-        held.release(|inner| {
-            if inner.remote.is_some() {
-                release_remote(inner, a)
-            } else {
-                inner.raw.release(a)
-            }
-        })
-    }
+    unsafe { held.release(|inner| inner.raw.release(a)) }
 }
 
 impl<T: Default> Default for RWLock<T> {
@@ -121,12 +90,6 @@ impl<T: Default> Default for RWLock<T> {
 
 impl<T> fmt::Debug for RWLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(r) = self.inner.remote {
-            return f
-                .debug_struct("RWLock")
-                .field("remote", &r.wire.id)
-                .finish();
-        }
         f.debug_struct("RWLock")
             .field("readers", &self.readers())
             .field("write_locked", &self.is_write_locked())
@@ -142,29 +105,26 @@ impl<T> RWLock<T> {
     /// assert_eq!(*l.read(), 3);
     /// ```
     pub fn new(value: T) -> Self {
+        Self::with_broker(value, RawRw::new())
+    }
+
+    fn with_broker(value: T, raw: RawRw<Real>) -> Self {
         RWLock {
             inner: Handle::new(RwInner {
-                raw: RawRw::new(),
+                raw,
                 value: UnsafeCell::new(value),
-                remote: None,
             }),
         }
     }
 
-    /// The parent's RWLock, in a process worker (see `process::registry`).
-    pub(crate) fn remote(value: T, remote: Remote) -> Self {
-        RWLock {
-            inner: Handle::new(RwInner {
-                raw: RawRw::new(),
-                value: UnsafeCell::new(value),
-                remote: Some(remote),
-            }),
-        }
+    /// An RWLock that forwards to `far` (see `foreign`).
+    pub(crate) fn foreign(value: T, far: Arc<dyn Foreign>) -> Self {
+        Self::with_broker(value, RawRw::delegating(far))
     }
 
-    /// The parent's RWLock this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        self.inner.remote
+    /// The far side, if this lock forwards to one.
+    pub(crate) fn far(&self) -> Option<Arc<dyn Foreign>> {
+        self.inner.raw.foreign()
     }
 
     /// Where the broker lives: names it in the registry.
@@ -182,25 +142,7 @@ impl<T> RWLock<T> {
 
     /// True while a writer is inside.
     pub(crate) fn is_write_locked(&self) -> bool {
-        match self.inner.remote {
-            Some(r) => r.query(Query::Locked) != 0,
-            None => self.inner.raw.is_write_locked(),
-        }
-    }
-
-    /// Acquire through the parent's broker; the local mirror follows.
-    #[cold]
-    #[inline(never)]
-    fn acquire_remote(&self, a: Access, wait: Wait) -> Option<()> {
-        let remote = self.inner.remote?;
-        let op = if a == Access::Read {
-            Op::Read
-        } else {
-            Op::Write
-        };
-        remote.acquire(op, wait)?;
-        let _ = broker::acquire(&self.inner.raw, a, None);
-        Some(())
+        self.inner.raw.is_write_locked()
     }
 
     /// Block until read access is granted (no writer inside, and none waiting
@@ -211,12 +153,6 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.read().len(), 1);
     /// ```
     pub fn read(&self) -> ReadGuard<T> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Read, Wait::Forever)
-                .expect("lox: a read without deadline was refused");
-            // SAFETY: granted just above.
-            return unsafe { ReadGuard::new(self) };
-        }
         let _ = broker::acquire(&self.inner.raw, Access::Read, None);
         // SAFETY: granted just above.
         unsafe { ReadGuard::new(self) }
@@ -230,12 +166,6 @@ impl<T> RWLock<T> {
     /// assert_eq!(*l.read(), 2);
     /// ```
     pub fn write(&self) -> WriteGuard<T> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Write, Wait::Forever)
-                .expect("lox: a write without deadline was refused");
-            // SAFETY: granted just above.
-            return unsafe { WriteGuard::new(self) };
-        }
         let _ = broker::acquire(&self.inner.raw, Access::Write, None);
         // SAFETY: granted just above.
         unsafe { WriteGuard::new(self) }
@@ -252,12 +182,6 @@ impl<T> RWLock<T> {
     /// assert!(l.read_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn read_timeout(&self, timeout: Duration) -> Result<ReadGuard<T>, Timeout> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Read, wait_for(timeout))
-                .ok_or(Timeout)?;
-            // SAFETY: granted just above.
-            return Ok(unsafe { ReadGuard::new(self) });
-        }
         broker::acquire(&self.inner.raw, Access::Read, deadline(timeout))?;
         // SAFETY: granted just above.
         Ok(unsafe { ReadGuard::new(self) })
@@ -274,12 +198,6 @@ impl<T> RWLock<T> {
     /// assert!(l.write_timeout(Duration::from_secs(5)).is_ok());
     /// ```
     pub fn write_timeout(&self, timeout: Duration) -> Result<WriteGuard<T>, Timeout> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Write, wait_for(timeout))
-                .ok_or(Timeout)?;
-            // SAFETY: granted just above.
-            return Ok(unsafe { WriteGuard::new(self) });
-        }
         broker::acquire(&self.inner.raw, Access::Write, deadline(timeout))?;
         // SAFETY: granted just above.
         Ok(unsafe { WriteGuard::new(self) })
@@ -295,11 +213,6 @@ impl<T> RWLock<T> {
     /// assert!(l.try_read().is_some());
     /// ```
     pub fn try_read(&self) -> Option<ReadGuard<T>> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Read, Wait::Try)?;
-            // SAFETY: granted just above.
-            return Some(unsafe { ReadGuard::new(self) });
-        }
         broker::try_acquire(&self.inner.raw, Access::Read)?;
         // SAFETY: granted just above.
         Some(unsafe { ReadGuard::new(self) })
@@ -316,11 +229,6 @@ impl<T> RWLock<T> {
     /// assert!(l.try_write().is_some());
     /// ```
     pub fn try_write(&self) -> Option<WriteGuard<T>> {
-        if self.inner.remote.is_some() {
-            self.acquire_remote(Access::Write, Wait::Try)?;
-            // SAFETY: granted just above.
-            return Some(unsafe { WriteGuard::new(self) });
-        }
         broker::try_acquire(&self.inner.raw, Access::Write)?;
         // SAFETY: granted just above.
         Some(unsafe { WriteGuard::new(self) })
@@ -334,9 +242,6 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.readers(), 1);
     /// ```
     pub fn readers(&self) -> usize {
-        if let Some(r) = self.inner.remote {
-            return r.query(Query::Readers) as usize;
-        }
         self.inner.raw.readers()
     }
 
@@ -348,9 +253,6 @@ impl<T> RWLock<T> {
     /// assert_eq!(l.waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
-        if let Some(r) = self.inner.remote {
-            return r.query(Query::Waiting) as usize;
-        }
         self.inner.raw.waiting()
     }
 }
@@ -365,12 +267,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(v, 4);
     /// ```
     pub fn read_async(&self) -> impl Future<Output = ReadGuard<T>> + Send + 'static {
-        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Read));
         let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Read);
         async move {
-            if let Some(granted) = remote {
-                granted.await;
-            }
             // SAFETY: the future resolves once the broker granted access.
             unsafe { ReadGuard::new(&fut.await.0) }
         }
@@ -385,12 +283,8 @@ impl<T: Send + Sync + 'static> RWLock<T> {
     /// assert_eq!(*l.read(), 5);
     /// ```
     pub fn write_async(&self) -> impl Future<Output = WriteGuard<T>> + Send + 'static {
-        let remote = self.inner.remote.map(|r| r.acquire_async(Op::Write));
         let fut = Acquire::new(self.clone(), |l: &RWLock<T>| &l.inner.raw, Access::Write);
         async move {
-            if let Some(granted) = remote {
-                granted.await;
-            }
             // SAFETY: the future resolves once the broker granted access.
             unsafe { WriteGuard::new(&fut.await.0) }
         }

@@ -3,17 +3,14 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::broker::{self, Acquire, Broker};
-use super::lock::{deadline, wait_for};
+use super::foreign::Foreign;
+use super::lock::deadline;
 use super::platform::Real;
-use super::shared::Place;
 use super::slots::RawSlots;
-use crate::process::client::Remote;
-use crate::process::message::{Op, Query, Wait};
 use crate::Timeout;
-use futures::future::Either;
 
 /// A semaphore of `n` slots that tells each holder which slot it got: an
 /// index in `0..n`, never held by two guards at once (the lowest free index is
@@ -50,22 +47,14 @@ use futures::future::Either;
 /// ```
 #[derive(Clone)]
 pub struct IndexSemaphore {
-    src: Src,
+    raw: Arc<RawSlots<Real>>,
 }
-
-/// Where it lives: here, or (in a process worker) in the parent.
-type Src = Place<RawSlots<Real>>;
 
 impl fmt::Debug for IndexSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("IndexSemaphore");
-        match &self.src {
-            Src::Local(raw) => d
-                .field("slots", &raw.slots())
-                .field("available", &raw.available()),
-            Src::Remote(r) => d.field("remote", &r.wire.id),
-        };
-        d.finish()
+        f.debug_struct("IndexSemaphore")
+            .field("available", &self.raw.available())
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,38 +79,37 @@ impl IndexSemaphore {
             "lox::IndexSemaphore::new(0): an index semaphore needs at least one slot"
         );
         IndexSemaphore {
-            src: Src::Local(Arc::new(RawSlots::new(n))),
+            raw: Arc::new(RawSlots::new(n)),
         }
     }
 
-    /// The parent's semaphore, in a process worker (see `process::registry`).
-    pub(crate) fn remote(remote: Remote) -> Self {
+    /// A semaphore that forwards to `far` (see `foreign`).
+    pub(crate) fn foreign(far: Arc<dyn Foreign>) -> Self {
         IndexSemaphore {
-            src: Src::Remote(remote),
+            raw: Arc::new(RawSlots::delegating(far)),
         }
     }
 
-    /// The parent's semaphore this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        self.src.remote_ref()
+    /// The far side, if this semaphore forwards to one.
+    pub(crate) fn far(&self) -> Option<Arc<dyn Foreign>> {
+        self.raw.foreign()
     }
 
     /// Names it in the registry.
     pub(crate) fn addr(&self) -> usize {
-        self.src.addr()
+        Arc::as_ptr(&self.raw) as usize
     }
 
-    /// Nothing but this handle refers to it.
+    /// Nothing but this handle refers to it (its guards hold one too).
     pub(crate) fn unused(&self) -> bool {
-        self.src.unused()
+        Arc::strong_count(&self.raw) == 1
     }
 
-    fn remote_acquire(&self, r: Remote, wait: Wait) -> Option<IndexGuard> {
-        let index = r.acquire(Op::Index, wait)?;
-        Some(IndexGuard {
-            src: Src::Remote(r),
-            index: index as usize,
-        })
+    fn guard(&self, index: usize) -> IndexGuard {
+        IndexGuard {
+            raw: self.raw.clone(),
+            index,
+        }
     }
 
     /// Block until a slot is free; the guard tells which one.
@@ -134,22 +122,25 @@ impl IndexSemaphore {
     /// assert_eq!(s.available(), 0);
     /// ```
     pub fn acquire(&self) -> IndexGuard {
-        match &self.src {
-            Src::Local(raw) => {
-                let index = broker::acquire(&**raw, (), None).unwrap_or_default();
-                guard(raw, index)
-            }
-            Src::Remote(r) => self
-                .remote_acquire(*r, Wait::Forever)
-                .expect("lox: an acquire without deadline was refused"),
-        }
+        self.acquire_until(None)
+            .expect("lox: an acquire without deadline timed out")
+    }
+
+    /// The inlined fast path is for one slot: with `n`, enter by the
+    /// general CAS first (a failed CAS costs as much as one that succeeds).
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<IndexGuard, Timeout> {
+        let index = match self.raw.try_enter(()) {
+            Some(index) => index,
+            None => broker::acquire(&*self.raw, (), deadline)?,
+        };
+        Ok(self.guard(index))
     }
 
     /// Like [`acquire`](Self::acquire), but gives up with [`Timeout`] after
     /// `timeout`, leaving the queue.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let s = lox::IndexSemaphore::new(1);
     /// let g = s.acquire();
     /// assert!(s.acquire_timeout(Duration::from_millis(5)).is_err());
@@ -157,13 +148,7 @@ impl IndexSemaphore {
     /// assert_eq!(s.acquire_timeout(Duration::from_secs(5)).unwrap().index(), 0);
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<IndexGuard, Timeout> {
-        match &self.src {
-            Src::Local(raw) => {
-                let index = broker::acquire(&**raw, (), deadline(timeout))?;
-                Ok(guard(raw, index))
-            }
-            Src::Remote(r) => self.remote_acquire(*r, wait_for(timeout)).ok_or(Timeout),
-        }
+        self.acquire_until(deadline(timeout))
     }
 
     /// A free slot if there is one and nobody waits; never blocks.
@@ -175,10 +160,7 @@ impl IndexSemaphore {
     /// drop(g);
     /// ```
     pub fn try_acquire(&self) -> Option<IndexGuard> {
-        match &self.src {
-            Src::Local(raw) => broker::try_acquire(&**raw, ()).map(|i| guard(raw, i)),
-            Src::Remote(r) => self.remote_acquire(*r, Wait::Try),
-        }
+        broker::try_acquire(&*self.raw, ()).map(|i| self.guard(i))
     }
 
     /// Async twin of [`acquire`](Self::acquire); never blocks the executor.
@@ -190,26 +172,10 @@ impl IndexSemaphore {
     /// assert_eq!(i, 0);
     /// ```
     pub fn acquire_async(&self) -> impl Future<Output = IndexGuard> + Send + 'static {
-        match &self.src {
-            Src::Local(raw) => {
-                let fut = Acquire::new(raw.clone(), |r: &Arc<RawSlots<Real>>| &**r, ());
-                Either::Left(async move {
-                    let (raw, index) = fut.await;
-                    IndexGuard {
-                        src: Src::Local(raw),
-                        index,
-                    }
-                })
-            }
-            Src::Remote(r) => {
-                let (r, fut) = (*r, r.acquire_async(Op::Index));
-                Either::Right(async move {
-                    IndexGuard {
-                        src: Src::Remote(r),
-                        index: fut.await as usize,
-                    }
-                })
-            }
+        let fut = Acquire::new(self.raw.clone(), |r: &Arc<RawSlots<Real>>| &**r, ());
+        async move {
+            let (raw, index) = fut.await;
+            IndexGuard { raw, index }
         }
     }
 
@@ -223,17 +189,7 @@ impl IndexSemaphore {
     /// assert_eq!(s.available(), 2);
     /// ```
     pub fn available(&self) -> usize {
-        match &self.src {
-            Src::Local(raw) => raw.available(),
-            Src::Remote(r) => r.query(Query::Available) as usize,
-        }
-    }
-}
-
-fn guard(raw: &Arc<RawSlots<Real>>, index: usize) -> IndexGuard {
-    IndexGuard {
-        src: Src::Local(raw.clone()),
-        index,
+        self.raw.available()
     }
 }
 
@@ -247,7 +203,7 @@ fn guard(raw: &Arc<RawSlots<Real>>, index: usize) -> IndexGuard {
 /// assert_eq!(s.available(), 2);
 /// ```
 pub struct IndexGuard {
-    src: Src,
+    raw: Arc<RawSlots<Real>>,
     index: usize,
 }
 
@@ -265,13 +221,9 @@ impl IndexGuard {
 
 impl Drop for IndexGuard {
     fn drop(&mut self) {
-        match &self.src {
-            // Guards hold an `Arc`, so this broker is never orphaned.
-            Src::Local(raw) => {
-                let _ = raw.release(self.index);
-            }
-            Src::Remote(r) => r.release(Op::Index, self.index as u64),
-        }
+        // Guards hold an `Arc`, so this broker is never orphaned; the
+        // general release (see `acquire_until`).
+        let _ = self.raw.release_cold(self.index);
     }
 }
 

@@ -10,36 +10,44 @@
 //! under contention instead of waiting for a parked thread to wake up. A
 //! waiter that gives up while holding a retry grant passes it on.
 //!
-//! State word (for `n <= 62`): bit `i` set = slot `i` free; bit 63 = `SLOW`
+//! State word (for `n <= 59`): bit `i` set = slot `i` free; bit 63 = `SLOW`
 //! (waiters queued); bit 62 = `ORPHAN` (every handle is gone while guards
-//! still hold slots: the release that frees the last slot frees the owner). Fast acquire clears the lowest free bit with one CAS while
-//! a slot is free (and, for the fair policy, nobody waits: in that policy a
-//! queued waiter gets its slot by hand-off and the word never shows it free);
-//! fast release sets it back while `SLOW` is clear. The mailbox changes the
+//! still hold slots: the release that frees the last slot frees the owner);
+//! bit 59 = `FOREIGN` (see `foreign`). The inlined fast paths are one CAS
+//! from the exact word of the uncontended one-slot case: acquire 1 → 0,
+//! release 0 → the slot's bit (any other word, flags included, takes the
+//! out-of-line path). That path clears the lowest free bit with one CAS
+//! while a slot is free (and, for the fair policy, nobody waits: in that
+//! policy a queued waiter gets its slot by hand-off and the word never shows
+//! it free), and sets it back while `SLOW` is clear. The mailbox changes the
 //! word only by atomic read-modify-write, so fast acquires may run meanwhile.
-//! For `n > 62` the free set lives in the mailbox and `SLOW` stays set: every
+//! For `n > 59` the free set lives in the mailbox and `SLOW` stays set: every
 //! request goes through it (fair policy only).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::task::Waker;
 
 use super::broker::{Broker, Collect, Queue, WaiterId, Wake, SLOW};
+use super::foreign::{Access, Delegate, Foreign, Query, FOREIGN};
 use super::platform::{Mailbox, Platform, Word};
 
 /// Most slots the fast path can represent in the state word.
-const FAST_SLOTS: usize = 62;
+const FAST_SLOTS: usize = 59;
 
 /// Set once the last handle is gone while slots are still held.
 const ORPHAN: u64 = 1 << 62;
 /// The bits of the word that are not free-slot bits.
-const FLAGS: u64 = SLOW | ORPHAN;
+const FLAGS: u64 = SLOW | ORPHAN | FOREIGN;
 /// The grant of the barging policy: "a slot was freed; try again".
 const RETRY: usize = usize::MAX;
 
 pub(crate) struct SlotsState<P: Platform> {
     queue: Queue<P, usize>,
-    /// Free slots when `n > 62` (lowest first).
+    /// Free slots when `n > 59` (lowest first).
     big_free: BTreeSet<usize>,
+    /// The far side of a foreign broker.
+    foreign: Option<Delegate>,
 }
 
 /// `n` slots with a FIFO of waiters.
@@ -61,6 +69,19 @@ impl<P: Platform> RawSlots<P> {
         Self::with_policy(1, false)
     }
 
+    /// A broker that forwards to `far` (see `foreign`): no slot of its own,
+    /// `FOREIGN | SLOW` keep every fast path away.
+    pub(crate) fn delegating(far: Arc<dyn Foreign>) -> Self {
+        let mut raw = Self::with_policy(1, true);
+        raw.word = P::Word::new(FOREIGN | SLOW);
+        raw.mailbox = P::Mailbox::new(SlotsState {
+            queue: Queue::new(),
+            big_free: BTreeSet::new(),
+            foreign: Delegate::new(far),
+        });
+        raw
+    }
+
     fn with_policy(n: usize, fair: bool) -> Self {
         assert!(n >= 1, "lox: a slot broker needs at least one slot");
         let big = n > FAST_SLOTS;
@@ -80,8 +101,15 @@ impl<P: Platform> RawSlots<P> {
                 } else {
                     BTreeSet::new()
                 },
+                foreign: None,
             }),
         }
+    }
+
+    /// Number of slots.
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.n
     }
 
     fn big(&self) -> bool {
@@ -93,13 +121,11 @@ impl<P: Platform> RawSlots<P> {
         (1u64 << self.n) - 1
     }
 
-    /// Number of slots.
-    pub(crate) fn slots(&self) -> usize {
-        self.n
-    }
-
     /// Free slots right now.
     pub(crate) fn available(&self) -> usize {
+        if let Some(far) = self.foreign() {
+            return far.query(Query::Available);
+        }
         if self.big() {
             self.mailbox.with(|s| s.big_free.len())
         } else {
@@ -109,7 +135,10 @@ impl<P: Platform> RawSlots<P> {
 
     /// Waiters queued right now.
     pub(crate) fn waiting(&self) -> usize {
-        self.mailbox.with(|s| s.queue.len())
+        match self.foreign() {
+            Some(far) => far.query(Query::Waiting),
+            None => self.mailbox.with(|s| s.queue.len()),
+        }
     }
 
     /// Grants recorded but not collected (model checks).
@@ -123,7 +152,7 @@ impl<P: Platform> RawSlots<P> {
     /// is free, the caller frees the owner now. `true`: guards still hold
     /// slots; the broker is marked orphaned and the release that frees the
     /// last slot returns `true`, telling that guard to free the owner.
-    /// Fast mode (`n <= 62`) only.
+    /// Fast mode (`n <= 59`) only.
     pub(crate) fn orphan(&self) -> bool {
         assert!(!self.big(), "lox: orphan() needs the fast-path word");
         // Decided under the mailbox lock, so that no release is inside the
@@ -132,7 +161,15 @@ impl<P: Platform> RawSlots<P> {
         // release). Orphaning also sets SLOW: every later release then goes
         // through the mailbox too and cannot free the broker before this
         // lock is let go, the orphaner's last use of the broker.
-        self.mailbox.with(|_| {
+        self.mailbox.with(|s| {
+            if let Some(d) = &s.foreign {
+                // Foreign grants are counted here, not in the word.
+                let inside = d.held > 0;
+                if inside {
+                    self.word.fetch_or(ORPHAN);
+                }
+                return inside;
+            }
             let mut w = self.word.load();
             loop {
                 debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
@@ -172,7 +209,6 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
-    /// Mailbox only: put a slot back among the free ones.
     /// Mailbox only: `slot` is free again. True if that freed the last
     /// held slot of an orphaned broker (the caller then frees the owner):
     /// decided by the one atomic step that sets the bit, so exactly one
@@ -220,6 +256,44 @@ impl<P: Platform> RawSlots<P> {
     }
 }
 
+impl<P: Platform> RawSlots<P> {
+    /// Every release but the uncontended one-slot case (see `release`);
+    /// the release of a semaphore of `n` slots.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn release_cold(&self, slot: usize) -> bool {
+        let mut w = self.word.load();
+        if w & FOREIGN != 0 {
+            return self.release_foreign(slot);
+        }
+        debug_assert!(slot < self.n);
+        if !self.big() {
+            let bit = 1u64 << slot;
+            while w & SLOW == 0 {
+                debug_assert!(w & bit == 0, "lox: slot released twice");
+                let new = w | bit;
+                match self.word.cas(w, new) {
+                    Ok(_) => return new & ORPHAN != 0 && new & !FLAGS == self.all_free(),
+                    Err(now) => w = now,
+                }
+            }
+        }
+        self.release_slow(slot)
+    }
+
+    /// Give a foreign grant back: uncounted here (the last one out of an
+    /// orphan frees it), then to the far side.
+    fn release_foreign(&self, slot: usize) -> bool {
+        let (far, orphaned) = self.mailbox.with(|s| {
+            let d = s.foreign.as_mut().expect("lox: a foreign broker");
+            d.held -= 1;
+            (d.far.clone(), d.held == 0 && self.word.load() & ORPHAN != 0)
+        });
+        far.release(Access::Exclusive, slot);
+        orphaned
+    }
+}
+
 impl<P: Platform> Broker for RawSlots<P> {
     type P = P;
     type Req = ();
@@ -227,6 +301,19 @@ impl<P: Platform> Broker for RawSlots<P> {
 
     #[inline]
     fn try_fast(&self, _req: ()) -> Option<usize> {
+        // Slot 0 free, every other slot taken, no flag: take slot 0.
+        self.word.cas(1, 0).ok().map(|_| 0)
+    }
+
+    fn try_enter(&self, _req: ()) -> Option<usize> {
+        if self.big() {
+            return self.mailbox.with(|s| {
+                if self.fair && !s.queue.is_empty() {
+                    return None;
+                }
+                s.big_free.pop_first()
+            });
+        }
         let w = self.word.load();
         // Fair policy: a queued waiter means no slot is free (hand-off), so
         // this fails while anyone waits. Barging policy: take it anyway.
@@ -234,18 +321,6 @@ impl<P: Platform> Broker for RawSlots<P> {
             return None;
         }
         self.take_bit(w)
-    }
-
-    fn try_slow(&self, _req: ()) -> Option<usize> {
-        self.mailbox.with(|s| {
-            if self.fair && !s.queue.is_empty() {
-                return None;
-            }
-            self.word.fetch_or(SLOW);
-            let got = self.take_free(s);
-            self.settle(s);
-            got
-        })
     }
 
     fn request(&self, _req: (), wake: Wake<P>) -> Result<usize, WaiterId> {
@@ -298,19 +373,32 @@ impl<P: Platform> Broker for RawSlots<P> {
 
     #[inline]
     fn release(&self, slot: usize) -> bool {
-        debug_assert!(slot < self.n);
-        if !self.big() {
-            let bit = 1u64 << slot;
-            let mut w = self.word.load();
-            while w & SLOW == 0 {
-                debug_assert!(w & bit == 0, "lox: slot released twice");
-                let new = w | bit;
-                match self.word.cas(w, new) {
-                    Ok(_) => return new & ORPHAN != 0 && new & !FLAGS == self.all_free(),
-                    Err(now) => w = now,
-                }
-            }
+        // Every slot taken, no flag: free this one (a foreign or big
+        // broker's word always has flags).
+        if self.word.cas(0, 1u64.wrapping_shl(slot as u32)).is_ok() {
+            return false;
         }
-        self.release_slow(slot)
+        self.release_cold(slot)
+    }
+
+    fn foreign(&self) -> Option<Arc<dyn Foreign>> {
+        if self.word.load() & FOREIGN == 0 {
+            return None;
+        }
+        self.mailbox
+            .with(|s| s.foreign.as_ref().map(|d| d.far.clone()))
+    }
+
+    fn access(_req: ()) -> Access {
+        Access::Exclusive
+    }
+
+    fn enter_foreign(&self, _req: (), index: usize) -> usize {
+        self.mailbox.with(|s| {
+            if let Some(d) = s.foreign.as_mut() {
+                d.held += 1;
+            }
+        });
+        index
     }
 }

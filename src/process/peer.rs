@@ -1,6 +1,6 @@
-//! Announcement peers in process jobs: serde for [`Announcement`], and how
-//! the parent's registry serves a peer to a worker (see
-//! `crate::process::registry`).
+//! Announcement peers in process jobs: serde for [`Announcement`], how the
+//! parent's registry serves a peer to a worker (see `super::registry`), and
+//! the worker's proxy of such a peer ([`PeerProxy`]).
 //!
 //! A peer passed in a job's arguments stays one peer: the worker's `get`
 //! reads that peer's receive queue in the parent, its `put` reaches every
@@ -8,16 +8,18 @@
 //! the parent's group, for as long as the worker keeps it.
 
 use std::any::Any;
+use std::marker::PhantomData;
 
 use futures::future::{BoxFuture, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::announcement::RemotePeer;
-use super::Announcement;
-use crate::process::message::Query;
-use crate::process::registry::{self, Kind, Registered, Served};
-use crate::sync::shared::{from_wire, to_wire};
+use super::client::Remote;
+use super::handles::{from_wire, to_wire};
+use super::message::{Query, Wait};
+use super::registry::{self, Kind, Registered, Served, Wire};
+use crate::queue::FarPeer;
+use crate::Announcement;
 
 fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, String> {
     rmp_serde::to_vec(item).map_err(|e| e.to_string())
@@ -25,6 +27,72 @@ fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, String> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The parent's peer, in a worker: every call is a request to the parent.
+struct PeerProxy<T> {
+    remote: Remote,
+    /// Subscribed by this worker: it leaves the group when dropped.
+    owned: bool,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T: DeserializeOwned> PeerProxy<T> {
+    fn boxed(wire: Wire, owned: bool) -> Box<Self> {
+        Box::new(PeerProxy {
+            remote: Remote::new(wire),
+            owned,
+            _items: PhantomData,
+        })
+    }
+
+    fn decode(item: &[u8]) -> T {
+        decode(item).unwrap_or_else(|e| {
+            panic!("lox: an announcement item from the parent could not be decoded: {e}")
+        })
+    }
+}
+
+impl<T> FarPeer<T> for PeerProxy<T>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn put(&self, item: &T) {
+        let bytes = encode(item).unwrap_or_else(|e| {
+            panic!("lox: an announcement item could not be encoded for the parent: {e}")
+        });
+        self.remote.put(&bytes)
+    }
+    fn get(&self, wait: Wait) -> Option<T> {
+        self.remote.get(wait).map(|item| Self::decode(&item))
+    }
+    fn get_async(&self) -> BoxFuture<'static, T> {
+        self.remote
+            .get_async()
+            .map(|item| Self::decode(&item))
+            .boxed()
+    }
+    fn subscribe(&self) -> Option<Box<dyn FarPeer<T>>> {
+        let wire = self.remote.subscribe()?;
+        Some(Self::boxed(wire, true))
+    }
+    fn finalize(&self) {
+        self.remote.finalize()
+    }
+    fn query(&self, query: Query) -> usize {
+        self.remote.query(query) as usize
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl<T> Drop for PeerProxy<T> {
+    fn drop(&mut self) {
+        if self.owned {
+            self.remote.unsubscribe();
+        }
+    }
 }
 
 /// One peer of a group, served to workers.
@@ -101,7 +169,10 @@ where
     T: Serialize + DeserializeOwned + Clone + Send + 'static,
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.remote_ref() {
+        let proxy = self
+            .far()
+            .and_then(|p| p.as_any().downcast_ref::<PeerProxy<T>>());
+        match proxy {
             Some(p) => p.remote.wire.serialize(s),
             None => to_wire(s, None, self.addr(), Kind::Announcement, || {
                 ServedPeer(self.share())
@@ -119,14 +190,7 @@ where
             d,
             Kind::Announcement,
             |e: &ServedPeer<T>| e.0.share(),
-            |remote| {
-                Announcement::remote(RemotePeer {
-                    remote,
-                    owned: false,
-                    encode: encode::<T>,
-                    decode: decode::<T>,
-                })
-            },
+            |w| Announcement::foreign(PeerProxy::boxed(w, false)),
         )
     }
 }

@@ -1,11 +1,15 @@
 //! Sync handles in process jobs: serde for `Lock<()>`, `QLock<()>`,
 //! `RWLock<()>`, `IndexSemaphore` and `LightSwitch`, and how the parent's
-//! registry serves each of them to workers (see `crate::process::registry`).
+//! registry serves each of them to workers (see `super::registry`).
 //!
 //! A handle serializes as a small [`Wire`] (origin, id, kind). Deserialized
 //! in the process that made it, it is the same primitive again; in one of
-//! its process workers, a remote handle whose every acquire is granted by
+//! its process workers, a foreign handle whose far side is a [`Proxy`] to
 //! the parent's broker; anywhere else, a deserialization error.
+//!
+//! Serializing a handle registers it (the entry keeps it alive while a job
+//! carrying it is queued; see `registry::collect_pins`): the side effect
+//! lives here, with the process code, and the sync types know nothing of it.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -14,37 +18,40 @@ use futures::future::{BoxFuture, FutureExt};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{IndexSemaphore, LightSwitch, Lock, QLock, RWLock};
-use crate::process::client::Remote;
-use crate::process::message::{Op, Query};
-use crate::process::registry::{self, Held, Kind, Resolved, Served, Wire};
+use super::message::{Op, Query};
+use super::proxy::Proxy;
+use super::registry::{self, Held, Kind, Resolved, Served, Wire};
+use crate::sync::foreign::Foreign;
+use crate::{IndexSemaphore, LightSwitch, Lock, QLock, RWLock};
 
-/// Serialize a handle: its remote wire in a worker, else its registration.
+/// Serialize a handle: the wire of its proxy in a worker, else its
+/// registration.
 pub(crate) fn to_wire<S: Serializer, E: Served>(
     s: S,
-    remote: Option<Remote>,
+    far: Option<Arc<dyn Foreign>>,
     addr: (usize, u64),
     kind: Kind,
     entry: impl FnOnce() -> E,
 ) -> Result<S::Ok, S::Error> {
-    let wire = match remote {
-        Some(r) => r.wire,
+    let wire = match far.as_deref().and_then(Proxy::wire_of) {
+        Some(wire) => wire,
         None => registry::register(addr, kind, || Arc::new(entry())),
     };
     wire.serialize(s)
 }
 
 /// Deserialize a handle of `kind`: the registered primitive (`local` picks
-/// the handle out of its entry) or a remote one.
+/// the handle out of its entry) or, in a worker, one that forwards to the
+/// parent's (`far` makes it from the wire).
 pub(crate) fn from_wire<'de, D: Deserializer<'de>, E: Served, H>(
     d: D,
     kind: Kind,
     local: impl FnOnce(&E) -> H,
-    remote: impl FnOnce(Remote) -> H,
+    far: impl FnOnce(Wire) -> H,
 ) -> Result<H, D::Error> {
     let wire = Wire::deserialize(d)?;
     match registry::resolve(wire, kind).map_err(D::Error::custom)? {
-        Resolved::Remote(w) => Ok(remote(Remote::new(w))),
+        Resolved::Remote(w) => Ok(far(w)),
         Resolved::Local(entry) => match entry.as_any().downcast_ref::<E>() {
             Some(e) => Ok(local(e)),
             None => Err(D::Error::custom(format!(
@@ -52,48 +59,6 @@ pub(crate) fn from_wire<'de, D: Deserializer<'de>, E: Served, H>(
                 wire.id
             ))),
         },
-    }
-}
-
-/// Where a primitive whose guards hold an `Arc` lives (`IndexSemaphore`,
-/// `LightSwitch`): here, or in the parent process (in a worker).
-pub(crate) enum Place<S> {
-    Local(Arc<S>),
-    Remote(Remote),
-}
-
-impl<S> Clone for Place<S> {
-    fn clone(&self) -> Self {
-        match self {
-            Place::Local(s) => Place::Local(s.clone()),
-            Place::Remote(r) => Place::Remote(*r),
-        }
-    }
-}
-
-impl<S> Place<S> {
-    /// The parent's primitive this handle stands for, in a process worker.
-    pub(crate) fn remote_ref(&self) -> Option<Remote> {
-        match self {
-            Place::Remote(r) => Some(*r),
-            Place::Local(_) => None,
-        }
-    }
-
-    /// Where it lives (0 for a remote one): names it in the registry.
-    pub(crate) fn addr(&self) -> usize {
-        match self {
-            Place::Local(s) => Arc::as_ptr(s) as usize,
-            Place::Remote(_) => 0,
-        }
-    }
-
-    /// Nothing but this handle refers to it (its guards hold one too).
-    pub(crate) fn unused(&self) -> bool {
-        match self {
-            Place::Local(s) => Arc::strong_count(s) == 1,
-            Place::Remote(_) => false,
-        }
     }
 }
 
@@ -134,7 +99,7 @@ impl Served for ServedLock {
     }
     fn query(&self, q: Query) -> Result<u64, String> {
         match q {
-            Query::Locked => Ok(self.lock.is_locked() as u64),
+            Query::Available => Ok(!self.lock.is_locked() as u64),
             Query::Waiting => Ok(self.lock.waiting() as u64),
             _ => Err(no_query(self.kind, q)),
         }
@@ -150,11 +115,9 @@ impl Served for ServedLock {
 /// `Lock<()>`: a lock carrying data stays in its process.
 impl Serialize for Lock<()> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_wire(s, self.remote_ref(), (self.addr(), 0), Kind::Lock, || {
-            ServedLock {
-                lock: self.clone(),
-                kind: Kind::Lock,
-            }
+        to_wire(s, self.far(), (self.addr(), 0), Kind::Lock, || ServedLock {
+            lock: self.clone(),
+            kind: Kind::Lock,
         })
     }
 }
@@ -165,7 +128,7 @@ impl<'de> Deserialize<'de> for Lock<()> {
             d,
             Kind::Lock,
             |e: &ServedLock| e.lock.clone(),
-            |r| Lock::remote((), r),
+            |w| Lock::foreign((), Proxy::far(w)),
         )
     }
 }
@@ -175,7 +138,7 @@ impl<'de> Deserialize<'de> for Lock<()> {
 impl Serialize for QLock<()> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let lock = self.lock();
-        to_wire(s, lock.remote_ref(), (lock.addr(), 0), Kind::QLock, || {
+        to_wire(s, lock.far(), (lock.addr(), 0), Kind::QLock, || {
             ServedLock {
                 lock: lock.clone(),
                 kind: Kind::QLock,
@@ -190,7 +153,7 @@ impl<'de> Deserialize<'de> for QLock<()> {
             d,
             Kind::QLock,
             |e: &ServedLock| QLock::from_lock(e.lock.clone()),
-            |r| QLock::from_lock(Lock::remote((), r)),
+            |w| QLock::from_lock(Lock::foreign((), Proxy::far(w))),
         )
     }
 }
@@ -222,7 +185,7 @@ impl Served for ServedRw {
     }
     fn query(&self, q: Query) -> Result<u64, String> {
         match q {
-            Query::Locked => Ok(self.0.is_write_locked() as u64),
+            Query::WriteLocked => Ok(self.0.is_write_locked() as u64),
             Query::Readers => Ok(self.0.readers() as u64),
             Query::Waiting => Ok(self.0.waiting() as u64),
             _ => Err(no_query(Kind::RWLock, q)),
@@ -237,7 +200,7 @@ impl Served for ServedRw {
 /// parent's broker, writer preference included. Only `RWLock<()>`.
 impl Serialize for RWLock<()> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_wire(s, self.remote_ref(), (self.addr(), 0), Kind::RWLock, || {
+        to_wire(s, self.far(), (self.addr(), 0), Kind::RWLock, || {
             ServedRw(self.clone())
         })
     }
@@ -249,7 +212,7 @@ impl<'de> Deserialize<'de> for RWLock<()> {
             d,
             Kind::RWLock,
             |e: &ServedRw| e.0.clone(),
-            |r| RWLock::remote((), r),
+            |w| RWLock::foreign((), Proxy::far(w)),
         )
     }
 }
@@ -298,7 +261,7 @@ impl Serialize for IndexSemaphore {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         to_wire(
             s,
-            self.remote_ref(),
+            self.far(),
             (self.addr(), 0),
             Kind::IndexSemaphore,
             || ServedSemaphore(self.clone()),
@@ -312,7 +275,7 @@ impl<'de> Deserialize<'de> for IndexSemaphore {
             d,
             Kind::IndexSemaphore,
             |e: &ServedSemaphore| e.0.clone(),
-            IndexSemaphore::remote,
+            |w| IndexSemaphore::foreign(Proxy::far(w)),
         )
     }
 }
@@ -355,13 +318,9 @@ impl Served for ServedSwitch {
 /// switch, whichever process enters or leaves.
 impl Serialize for LightSwitch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_wire(
-            s,
-            self.remote_ref(),
-            (self.addr(), 0),
-            Kind::LightSwitch,
-            || ServedSwitch(self.clone()),
-        )
+        to_wire(s, self.far(), (self.addr(), 0), Kind::LightSwitch, || {
+            ServedSwitch(self.clone())
+        })
     }
 }
 
@@ -371,7 +330,7 @@ impl<'de> Deserialize<'de> for LightSwitch {
             d,
             Kind::LightSwitch,
             |e: &ServedSwitch| e.0.clone(),
-            LightSwitch::remote,
+            |w| LightSwitch::foreign(Proxy::far(w)),
         )
     }
 }
