@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::broker::SLOW;
+use super::platform::{Mailbox, Platform, Word};
+
 /// Set in the state word of a broker that forwards to a [`Foreign`] one.
 pub(crate) const FOREIGN: u64 = 1 << 59;
 
@@ -98,6 +101,46 @@ impl Delegate {
     pub(crate) fn new(far: Arc<dyn Foreign>) -> Option<Self> {
         Some(Delegate { far, held: 0 })
     }
+}
+
+/// The last handle to a broker's owner is being dropped (no request can come
+/// any more): `false`, nobody is inside, free the owner now; `true`, guards
+/// are inside, the broker is marked orphaned (`orphan_bit`) and the release
+/// that lets the last one out frees the owner.
+///
+/// Decided under the mailbox lock, so that no release is inside the mailbox
+/// (one there may free the last slot and then still use the broker: deciding
+/// from the word alone could free it under that release). Orphaning also sets
+/// SLOW: every later release then goes through the mailbox too and cannot
+/// free the broker before this lock is let go, the orphaner's last use of the
+/// broker. A delegating broker counts its grants in its `Delegate` (its
+/// releases always take the mailbox).
+pub(crate) fn orphan<P: Platform, S: Send>(
+    mailbox: &P::Mailbox<S>,
+    word: &P::Word,
+    delegate: fn(&S) -> Option<&Delegate>,
+    orphan_bit: u64,
+    inside: impl Fn(u64) -> bool,
+) -> bool {
+    mailbox.with(|s| {
+        if let Some(d) = delegate(s) {
+            let inside = d.held > 0;
+            if inside {
+                word.fetch_or(orphan_bit);
+            }
+            return inside;
+        }
+        let mut w = word.load();
+        loop {
+            if !inside(w) {
+                return false;
+            }
+            match word.cas(w, w | orphan_bit | SLOW) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use super::broker::{Broker, Collect, WaiterId, Wake, SLOW};
-use super::foreign::{Access as Far, Delegate, Foreign, Query, FOREIGN};
+use super::foreign::{self, Access as Far, Delegate, Foreign, Query, FOREIGN};
 use super::platform::{Mailbox, Platform, Word};
 
 const WRITER: u64 = 1 << 62;
@@ -162,36 +162,19 @@ impl<P: Platform> RawRw<P> {
     /// guards are inside; the release that lets the last one out returns
     /// `true`, telling that guard to free the owner.
     pub(crate) fn orphan(&self) -> bool {
-        // Decided under the mailbox lock, so that no release is inside the
-        // mailbox (one there may free the last slot and then still use the
-        // broker: deciding from the word alone could free it under that
-        // release). Orphaning also sets SLOW: every later release then goes
-        // through the mailbox too and cannot free the broker before this
-        // lock is let go, the orphaner's last use of the broker.
-        self.mailbox.with(|s| {
-            if let Some(d) = &s.foreign {
-                // Foreign grants are counted here, not in the word.
-                let inside = d.held > 0;
-                if inside {
-                    self.word.fetch_or(ORPHAN);
-                }
-                return inside;
-            }
-            let mut w = self.word.load();
-            loop {
+        foreign::orphan::<P, _>(
+            &self.mailbox,
+            &self.word,
+            |s| s.foreign.as_ref(),
+            ORPHAN,
+            |w| {
                 debug_assert!(
                     w & (SLOW | ORPHAN | WRITER_WAITING) == 0,
                     "lox: orphaning a broker with waiters"
                 );
-                if w & (READERS | WRITER) == 0 {
-                    return false;
-                }
-                match self.word.cas(w, w | ORPHAN | SLOW) {
-                    Ok(_) => return true,
-                    Err(now) => w = now,
-                }
-            }
-        })
+                w & (READERS | WRITER) != 0
+            },
+        )
     }
 
     /// Could a newcomer asking `a` enter, given word `w`?

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use super::broker::{Broker, Collect, Queue, WaiterId, Wake, SLOW};
-use super::foreign::{Access, Delegate, Foreign, Query, FOREIGN};
+use super::foreign::{self, Access, Delegate, Foreign, Query, FOREIGN};
 use super::platform::{Mailbox, Platform, Word};
 
 /// Most slots the fast path can represent in the state word.
@@ -155,33 +155,16 @@ impl<P: Platform> RawSlots<P> {
     /// Fast mode (`n <= 59`) only.
     pub(crate) fn orphan(&self) -> bool {
         assert!(!self.big(), "lox: orphan() needs the fast-path word");
-        // Decided under the mailbox lock, so that no release is inside the
-        // mailbox (one there may free the last slot and then still use the
-        // broker: deciding from the word alone could free it under that
-        // release). Orphaning also sets SLOW: every later release then goes
-        // through the mailbox too and cannot free the broker before this
-        // lock is let go, the orphaner's last use of the broker.
-        self.mailbox.with(|s| {
-            if let Some(d) = &s.foreign {
-                // Foreign grants are counted here, not in the word.
-                let inside = d.held > 0;
-                if inside {
-                    self.word.fetch_or(ORPHAN);
-                }
-                return inside;
-            }
-            let mut w = self.word.load();
-            loop {
+        foreign::orphan::<P, _>(
+            &self.mailbox,
+            &self.word,
+            |s| s.foreign.as_ref(),
+            ORPHAN,
+            |w| {
                 debug_assert!(w & FLAGS == 0, "lox: orphaning a broker with waiters");
-                if w & !FLAGS == self.all_free() {
-                    return false;
-                }
-                match self.word.cas(w, w | ORPHAN | SLOW) {
-                    Ok(_) => return true,
-                    Err(now) => w = now,
-                }
-            }
-        })
+                w & !FLAGS != self.all_free()
+            },
+        )
     }
 
     /// Take the lowest free slot of word-state `w` by CAS.
