@@ -157,8 +157,9 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream2, func: &ItemFn) -> syn::Resu
 /// The pool and the functions that reach it.
 fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) -> TokenStream2 {
     let (names, types, ret) = (&args.names, &args.types, &args.ret);
-    let (_, arg_pat) = args.travelling();
+    let (arg_ty, arg_pat) = args.travelling();
     let params = quote!(#(#names: #types),*);
+    let outcome = quote!(::std::result::Result<#ret, ::lox::TaskError>);
     quote! {
         /// The pool (created on first use).
         pub fn pool() -> &'static #pool_ty {
@@ -178,7 +179,7 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
         }
 
         /// Wait for every scattered call; one `Result` per call, in scatter order.
-        pub fn try_gather() -> ::std::vec::Vec<::std::result::Result<#ret, ::lox::TaskError>> {
+        pub fn try_gather() -> ::std::vec::Vec<#outcome> {
             pool().try_gather()
         }
 
@@ -188,9 +189,29 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
             pool().gather_with(progress)
         }
 
+        /// `try_gather` with a progress bar.
+        pub fn try_gather_with(progress: impl ::std::convert::Into<::lox::Progress>) -> ::std::vec::Vec<#outcome> {
+            pool().try_gather_with(progress)
+        }
+
         /// `gather` for async callers.
         pub async fn gather_async() -> ::std::vec::Vec<#ret> {
             pool().gather_async().await
+        }
+
+        /// `try_gather` for async callers.
+        pub async fn try_gather_async() -> ::std::vec::Vec<#outcome> {
+            pool().try_gather_async().await
+        }
+
+        /// `(seq, outcome)` of every scattered call, in completion order.
+        pub fn gather_iter() -> ::lox::actors::Completed<#ret> {
+            pool().gather_iter()
+        }
+
+        /// `gather_iter` as a `Stream`, for async callers.
+        pub fn gather_stream() -> ::lox::actors::CompletedStream<#ret> {
+            pool().gather_stream()
         }
 
         /// Calls scattered and not yet started by a worker (running and
@@ -199,9 +220,24 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
             pool().len()
         }
 
+        /// Calls scattered and not yet gathered (waiting, running or finished).
+        pub fn pending() -> usize {
+            pool().pending()
+        }
+
         /// No call is waiting to start.
         pub fn is_empty() -> bool {
             pool().is_empty()
+        }
+
+        /// The pool's size; 0 when calls run inline (debug mode).
+        pub fn n_workers() -> usize {
+            pool().n_workers()
+        }
+
+        /// The pool's Supervisor actor, for actix applications.
+        pub fn supervisor() -> ::lox::__private::Addr<::lox::actors::Supervisor<#arg_ty, #ret>> {
+            pool().supervisor()
         }
     }
 }

@@ -28,7 +28,7 @@ mod connection;
 mod scheduler;
 mod state;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,9 @@ pub(crate) struct Manager<R> {
     results: Arc<Collector<R>>,
     /// This manager's worker slot (picks its launcher).
     slot: usize,
+    /// Per slot: the jobs its scheduler holds that have not started (the
+    /// pool's `len` adds them to its queue).
+    held: Arc<[AtomicUsize]>,
     sched: Scheduler,
     machine: Machine,
     /// The worker process, while the state is `Up`.
@@ -133,14 +136,15 @@ impl<R> Manager<R> {
         control: Arc<Control>,
         jobs: Receiver<Job>,
         results: Arc<Collector<R>>,
-        workers: usize,
-        slot: usize,
+        (workers, slot): (usize, usize),
+        held: Arc<[AtomicUsize]>,
     ) -> Self {
         Manager {
             control,
             jobs,
             results,
             slot,
+            held,
             sched: Scheduler::new(workers),
             machine: Machine::default(),
             conn: None,
@@ -150,6 +154,11 @@ impl<R> Manager<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
+    /// Tell the pool's `len` how many of this slot's jobs have not started.
+    fn publish(&self) {
+        self.held[self.slot].store(self.sched.unstarted(), Ordering::Relaxed);
+    }
+
     fn fail(&self, key: Key, err: TaskError) {
         self.results.deposit(key, Err(Box::new(err)));
     }
@@ -157,6 +166,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The manager's loop; returns when the pool is dropped.
     pub(crate) fn run(mut self) {
         loop {
+            self.publish();
             // Builders may change these before the first scatter.
             let (retries, timeout) = {
                 let config = self.control.config.lock();
@@ -183,6 +193,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if let Some(mut conn) = self.conn.take() {
             conn.reap(&self.control);
         }
+        self.held[self.slot].store(0, Ordering::Relaxed);
         // A streaming gather or a ticket may still wait for these jobs:
         // settle them rather than leave them open.
         let why = "the pool was dropped before the job finished; its workers were stopped";
@@ -199,6 +210,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Ok(job) => self.sched.push(job),
                 Err(_) => return Event::JobsClosed,
             }
+            self.publish();
         }
         if self.control.is_shut_down() {
             return Event::Shutdown; // no worker for a dropped pool's jobs
@@ -229,6 +241,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
+        self.held[self.slot].store(self.sched.unstarted(), Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();

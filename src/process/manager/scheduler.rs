@@ -90,6 +90,13 @@ impl Scheduler {
         self.inflight.is_empty() && self.waiting.is_empty()
     }
 
+    /// Jobs held here that the worker has not started: every waiting one,
+    /// and those in flight behind the running head.
+    pub(crate) fn unstarted(&self) -> usize {
+        let started = self.inflight.iter().filter(|f| f.started.is_some()).count();
+        self.waiting.len() + self.inflight.len() - started
+    }
+
     /// A job taken from the pool's queue while idle.
     pub(crate) fn push(&mut self, job: Job) {
         self.waiting.push_back(job);

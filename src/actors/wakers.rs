@@ -1,0 +1,92 @@
+//! Async waits on a collector: the wakers of futures and streams waiting for
+//! outcomes, woken where the collector's condvar is notified and when a
+//! worker reports while one is registered. No thread waits on their behalf.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
+
+use parking_lot::Mutex;
+
+use super::collector::{Bucket, Collector, Cut};
+
+/// The wakers of the async waits on one collector.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    /// Some waker is registered: a reporting worker must wake them.
+    armed: AtomicBool,
+    list: Mutex<Vec<Waker>>,
+}
+
+impl Wakers {
+    /// Register `waker` before looking for outcomes. The fence pairs with
+    /// the one in [`after_report`](Wakers::after_report): either the look
+    /// that follows sees a report, or the reporter sees this waker.
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut list = self.list.lock();
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+        self.armed.store(true, Ordering::Relaxed);
+        drop(list);
+        fence(Ordering::SeqCst);
+    }
+
+    /// A worker has put outcomes on the channel: wake the async waits, if
+    /// any (one load when there are none).
+    #[inline]
+    pub(crate) fn after_report(&self) {
+        fence(Ordering::SeqCst);
+        if self.armed.load(Ordering::Relaxed) {
+            self.wake_all();
+        }
+    }
+
+    /// The collector's state changed: every registered wait looks again.
+    pub(crate) fn wake_all(&self) {
+        let woken = {
+            let mut list = self.list.lock();
+            self.armed.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *list)
+        };
+        woken.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Resolves to the bucket of `cut` once every one of its jobs has an
+/// outcome. Dropped early, its outcomes are discarded as they come.
+pub(crate) struct AllDone<R: Send + 'static> {
+    collector: Arc<Collector<R>>,
+    cut: Cut,
+    done: bool,
+}
+
+impl<R: Send + 'static> AllDone<R> {
+    pub(crate) fn new(collector: Arc<Collector<R>>, cut: Cut) -> Self {
+        AllDone {
+            collector,
+            cut,
+            done: false,
+        }
+    }
+}
+
+impl<R: Send + 'static> Future for AllDone<R> {
+    type Output = Bucket<R>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Bucket<R>> {
+        let bucket = ready!(self.collector.poll_all(self.cut, cx));
+        self.done = true;
+        Poll::Ready(bucket)
+    }
+}
+
+impl<R: Send + 'static> Drop for AllDone<R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.collector.close_stream(self.cut, 0);
+        }
+    }
+}
