@@ -6,7 +6,7 @@ mod common;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
 use common::thread_count;

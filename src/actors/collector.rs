@@ -42,7 +42,7 @@ impl<R> Results<R> {
     pub(crate) fn send_batch(&self, batch: Batch<R>) {
         if !batch.is_empty() {
             let _ = self.tx.send(batch);
-            self.wakers.after_report();
+            self.wakers.notify();
         }
     }
 }
@@ -62,7 +62,7 @@ pub struct Collector<R> {
     wakers: Arc<Wakers>,
 }
 
-struct State<R> {
+pub(crate) struct State<R> {
     /// Epochs below this one (wrapping) have been cut by a gather.
     next_epoch: u32,
     /// Epochs cut by a gather that has not finished yet.
@@ -140,52 +140,28 @@ impl<R> Bucket<R> {
         }
     }
 
-    /// Every outcome of a finished epoch of `len` jobs, in scatter order.
-    pub(crate) fn into_outcomes(self, len: usize) -> Vec<Result<R, TaskError>> {
-        let mut slots: Vec<Option<Result<R, TaskError>>> = Vec::with_capacity(len);
-        slots.resize_with(len, || None);
-        for (rel, r) in self.ok {
-            slots[rel as usize] = Some(Ok(r));
-        }
-        for (rel, _, e) in self.err {
-            slots[rel as usize] = Some(Err(e));
-        }
-        slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.unwrap_or_else(|| panic!("lox: internal error: job {i} has no outcome"))
-            })
-            .collect()
+    /// Every outcome of a finished epoch, in scatter order.
+    pub(crate) fn into_outcomes(self) -> Vec<Result<R, TaskError>> {
+        let ok = self.ok.into_iter().map(|(rel, r)| (rel, Ok(r)));
+        in_order(
+            ok.chain(self.err.into_iter().map(|(rel, _, e)| (rel, Err(e))))
+                .collect(),
+        )
     }
 
-    /// Every result of a finished epoch of `len` jobs in scatter order, or
-    /// the failed jobs (sequence number and error, in order) if any failed.
-    pub(crate) fn into_results(self, len: usize) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
-        if !self.err.is_empty() {
-            let mut failed: Vec<(usize, TaskError)> = self
-                .err
-                .into_iter()
-                .map(|(rel, _, e)| (rel as usize, e))
-                .collect();
-            failed.sort_by_key(|f| f.0);
-            return Err(failed);
+    /// Every result of a finished epoch in scatter order, or the failed jobs
+    /// (sequence number and error, in order) if any failed.
+    pub(crate) fn into_results(self) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
+        if self.err.is_empty() {
+            return Ok(in_order(Vec::from(self.ok)));
         }
-        let mut ok = Vec::from(self.ok);
-        debug_assert_eq!(ok.len(), len);
-        // The keys are a permutation of 0..len: place each by swapping it into
-        // its slot (linear time, no second buffer; results mostly arrive near
-        // their place already).
-        for i in 0..ok.len() {
-            loop {
-                let j = ok[i].0 as usize;
-                if j == i {
-                    break;
-                }
-                ok.swap(i, j);
-            }
-        }
-        Ok(ok.into_iter().map(|(_, r)| r).collect())
+        let mut failed: Vec<_> = self
+            .err
+            .into_iter()
+            .map(|(rel, _, e)| (rel as usize, e))
+            .collect();
+        failed.sort_by_key(|f| f.0);
+        Err(failed)
     }
 
     fn is_done(&self, rel: u32) -> bool {
@@ -193,6 +169,19 @@ impl<R> Bucket<R> {
             .get(rel as usize / 64)
             .is_some_and(|w| w & (1 << (rel % 64)) != 0)
     }
+}
+
+/// The values of `keyed`, whose keys are a permutation of `0..len`, in key
+/// order: each is swapped into its slot (linear time, no second buffer;
+/// outcomes mostly arrive near their place already).
+fn in_order<T>(mut keyed: Vec<(u32, T)>) -> Vec<T> {
+    for i in 0..keyed.len() {
+        while keyed[i].0 as usize != i {
+            let j = keyed[i].0 as usize;
+            keyed.swap(i, j);
+        }
+    }
+    keyed.into_iter().map(|(_, v)| v).collect()
 }
 
 /// `a` comes strictly before `b`, on the circle of u32 epochs.
@@ -253,7 +242,7 @@ impl<R> State<R> {
     }
 
     /// The bucket of `cut`, once every one of its jobs has an outcome.
-    fn take_done(&mut self, cut: Cut) -> Option<Bucket<R>> {
+    pub(crate) fn take_done(&mut self, cut: Cut) -> Option<Bucket<R>> {
         if self.received(cut.epoch) < cut.len {
             return None;
         }
@@ -264,11 +253,11 @@ impl<R> State<R> {
         Some(bucket)
     }
 
-    /// The oldest outcome of `epoch` not yet handed out.
-    fn pop_oldest(&mut self, epoch: u32) -> Option<(usize, Result<R, TaskError>)> {
+    /// The oldest outcome of `cut` not yet handed out, in completion order.
+    pub(crate) fn pop_oldest(&mut self, cut: Cut) -> Option<(usize, Result<R, TaskError>)> {
         self.buckets
             .iter_mut()
-            .find(|b| b.epoch == epoch)
+            .find(|b| b.epoch == cut.epoch)
             .and_then(Bucket::pop_oldest)
     }
 
@@ -336,7 +325,7 @@ impl<R: Send + 'static> Collector<R> {
     pub(crate) fn deposit(&self, key: Key, outcome: Outcome<R>) {
         // The collector holds a receiver itself, so the channel never closes.
         let _ = self.tx.send(vec![(key, outcome)]);
-        self.wakers.after_report();
+        self.wakers.notify();
     }
 
     /// Make a ticket for a numbered job.
@@ -377,7 +366,7 @@ impl<R: Send + 'static> Collector<R> {
         }
         st.draining = false;
         self.changed.notify_all();
-        self.wakers.after_report();
+        self.wakers.notify();
     }
 
     /// Move what is on the channel now, without blocking, unless a drainer is
@@ -394,13 +383,13 @@ impl<R: Send + 'static> Collector<R> {
         }
         if moved {
             self.changed.notify_all();
-            self.wakers.after_report();
+            self.wakers.notify();
         }
         moved
     }
 
     /// Block until `ready` finds what the caller waits for.
-    fn wait_for<T>(&self, mut ready: impl FnMut(&mut State<R>) -> Option<T>) -> T {
+    pub(crate) fn wait_for<T>(&self, mut ready: impl FnMut(&mut State<R>) -> Option<T>) -> T {
         let mut st = self.state.lock();
         loop {
             if let Some(found) = ready(&mut st) {
@@ -412,7 +401,7 @@ impl<R: Send + 'static> Collector<R> {
 
     /// [`wait_for`](Collector::wait_for) for async callers: never blocks on
     /// the channel; the task is woken when outcomes arrive.
-    fn poll_for<T>(
+    pub(crate) fn poll_for<T>(
         &self,
         cx: &mut Context<'_>,
         mut ready: impl FnMut(&mut State<R>) -> Option<T>,
@@ -427,21 +416,6 @@ impl<R: Send + 'static> Collector<R> {
                 return Poll::Pending;
             }
         }
-    }
-
-    /// The bucket of `cut` once every one of its jobs has an outcome, with
-    /// `cut` poll-able from async code.
-    pub(crate) fn poll_all(&self, cut: Cut, cx: &mut Context<'_>) -> Poll<Bucket<R>> {
-        self.poll_for(cx, |st| st.take_done(cut))
-    }
-
-    /// [`next_completed`](Collector::next_completed) for async callers.
-    pub(crate) fn poll_completed(
-        &self,
-        cut: Cut,
-        cx: &mut Context<'_>,
-    ) -> Poll<(usize, Result<R, TaskError>)> {
-        self.poll_for(cx, |st| st.pop_oldest(cut.epoch))
     }
 
     /// Wait for every job of `cut`, calling `progress(done)` as the count of
@@ -465,12 +439,6 @@ impl<R: Send + 'static> Collector<R> {
             }
             self.wait_change(&mut st);
         }
-    }
-
-    /// Next outcome of a streaming gather, in completion order. The caller
-    /// asks only while some of the cut's jobs are still undelivered.
-    pub(crate) fn next_completed(&self, cut: Cut) -> (usize, Result<R, TaskError>) {
-        self.wait_for(|st| st.pop_oldest(cut.epoch))
     }
 
     /// A streaming gather is done, or dropped early. Dropped: its outcomes

@@ -29,8 +29,7 @@ pub struct Completed<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> Completed<R> {
-    /// Stream the jobs of `cut` (taken with `Collector::cut`, or a pool's own
-    /// `cut` that also flushes its partial chunk).
+    /// Stream the jobs of `cut`.
     pub(crate) fn new(collector: Arc<Collector<R>>, cut: Cut) -> Self {
         Completed {
             collector,
@@ -56,7 +55,8 @@ impl<R: Send + 'static> Iterator for Completed<R> {
             self.close();
             return None;
         }
-        let item = self.collector.next_completed(self.cut);
+        let cut = self.cut;
+        let item = self.collector.wait_for(|st| st.pop_oldest(cut));
         self.delivered += 1;
         Some(item)
     }
@@ -91,12 +91,9 @@ impl<R: Send + 'static> std::fmt::Debug for Completed<R> {
 /// ```
 /// use futures::StreamExt;
 /// let pool = lox::thread(2, |x: u32| x * 3);
-/// for i in 0..4 { pool.scatter(i); }
-/// let mut got: Vec<(usize, u32)> = futures::executor::block_on(
-///     pool.gather_stream().map(|(seq, r)| (seq, r.unwrap())).collect(),
-/// );
-/// got.sort();
-/// assert_eq!(got, vec![(0, 0), (1, 3), (2, 6), (3, 9)]);
+/// pool.scatter(2);
+/// let got: Vec<_> = futures::executor::block_on(pool.gather_stream().collect());
+/// assert_eq!(got, vec![(0, Ok(6))]);
 /// ```
 #[derive(Debug)]
 pub struct CompletedStream<R: Send + 'static>(Completed<R>);
@@ -116,7 +113,8 @@ impl<R: Send + 'static> futures::Stream for CompletedStream<R> {
             it.close();
             return Poll::Ready(None);
         }
-        let item = ready!(it.collector.poll_completed(it.cut, cx));
+        let cut = it.cut;
+        let item = ready!(it.collector.poll_for(cx, |st| st.pop_oldest(cut)));
         it.delivered += 1;
         Poll::Ready(Some(item))
     }

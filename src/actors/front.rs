@@ -26,19 +26,15 @@ use crate::error::TaskError;
 /// assert_eq!(pool.gather(), vec![0, 2, 6, 12, 20]);
 /// ```
 pub struct Pool<A: Send + 'static, R: Send + 'static, B> {
-    shared: Arc<Shared<A, R, B>>,
-}
-
-struct Shared<A: Send + 'static, R: Send + 'static, B> {
     core: Arc<Core<A, R, B>>,
-    supervisor: OnceLock<Addr<Supervisor<A, R>>>,
+    /// Held by the handles only: the actor stops with the last of them.
+    supervisor: Arc<OnceLock<Addr<Supervisor<A, R>>>>,
 }
 
 impl<A: Send + 'static, R: Send + 'static, B> Clone for Pool<A, R, B> {
     fn clone(&self) -> Self {
-        Pool {
-            shared: self.shared.clone(),
-        }
+        let (core, supervisor) = (self.core.clone(), self.supervisor.clone());
+        Pool { core, supervisor }
     }
 }
 
@@ -55,16 +51,15 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> std::fmt::Debug for
 impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// A pool of `n_workers` (0, or `LOX_DEBUG` set: inline) on `backend`.
     pub(crate) fn new(n_workers: usize, f: Arc<dyn Fn(A) -> R + Send + Sync>, backend: B) -> Self {
+        let core = Arc::new(Core::new(n_workers, f, backend));
         Pool {
-            shared: Arc::new(Shared {
-                core: Arc::new(Core::new(n_workers, f, backend)),
-                supervisor: OnceLock::new(),
-            }),
+            core,
+            supervisor: Arc::default(),
         }
     }
 
     pub(crate) fn core(&self) -> &Core<A, R, B> {
-        &self.shared.core
+        &self.core
     }
 
     /// Plain call in the caller's thread: the function as if undecorated.
@@ -112,7 +107,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// ```
     #[track_caller]
     pub fn gather(&self) -> Vec<R> {
-        self.core().results(self.core().cut(), Default::default())
+        self.core()
+            .results(self.core().collector.cut(), Default::default())
     }
 
     /// Like [`gather`](Pool::gather), but never panics: one `Result` per job,
@@ -127,7 +123,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(out[1], Err(lox::TaskError::Panicked("negative: -1".into())));
     /// ```
     pub fn try_gather(&self) -> Vec<Result<R, TaskError>> {
-        self.core().outcomes(self.core().cut(), Default::default())
+        self.core()
+            .outcomes(self.core().collector.cut(), Default::default())
     }
 
     /// [`gather`](Pool::gather) that advances a progress bar by one per
@@ -143,7 +140,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// ```
     #[track_caller]
     pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
-        self.core().results(self.core().cut(), progress.into())
+        self.core()
+            .results(self.core().collector.cut(), progress.into())
     }
 
     /// [`try_gather`](Pool::try_gather) with a progress bar, as in
@@ -158,7 +156,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
         &self,
         progress: impl Into<crate::Progress>,
     ) -> Vec<Result<R, TaskError>> {
-        self.core().outcomes(self.core().cut(), progress.into())
+        self.core()
+            .outcomes(self.core().collector.cut(), progress.into())
     }
 
     /// [`gather`](Pool::gather) for async callers (actix, tokio or any
@@ -175,9 +174,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(out, vec![2, 4]);
     /// ```
     pub async fn gather_async(&self) -> Vec<R> {
-        let cut = self.core().cut(); // at first poll
-        let bucket = AllDone::new(self.core().collector.clone(), cut).await;
-        match bucket.into_results(cut.len()) {
+        let (collector, cut) = (&self.core().collector, self.core().collector.cut()); // at first poll
+        match AllDone::new(collector.clone(), cut).await.into_results() {
             Ok(results) => results,
             Err(failed) => super::raise(failed, cut.len()),
         }
@@ -192,9 +190,9 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(out, vec![Ok(2)]);
     /// ```
     pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
-        let cut = self.core().cut(); // at first poll
-        let bucket = AllDone::new(self.core().collector.clone(), cut).await;
-        bucket.into_outcomes(cut.len())
+        let collector = &self.core().collector;
+        let cut = collector.cut(); // at first poll
+        AllDone::new(collector.clone(), cut).await.into_outcomes()
     }
 
     /// Streaming gather: take every job scattered so far and yield
@@ -210,7 +208,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(order.len(), 2);
     /// ```
     pub fn gather_iter(&self) -> Completed<R> {
-        Completed::new(self.core().collector.clone(), self.core().cut())
+        Completed::new(self.core().collector.clone(), self.core().collector.cut())
     }
 
     /// [`gather_iter`](Pool::gather_iter) as a `futures::Stream` for async
@@ -289,12 +287,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(a, b); // one Supervisor per pool
     /// ```
     pub fn supervisor(&self) -> Addr<Supervisor<A, R>> {
-        self.shared
-            .supervisor
-            .get_or_init(|| {
-                let core = self.shared.core.clone();
-                crate::runtime::start(move |_| Supervisor::new(core))
-            })
-            .clone()
+        let core = self.core.clone();
+        let start = || crate::runtime::start(move |_| Supervisor::new(core));
+        self.supervisor.get_or_init(start).clone()
     }
 }

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use super::collector::{Collector, Cut, Key, Outcome, Ticket};
 use crate::error::TaskError;
+use crate::progress::{with_bar, Progress};
 
 /// How jobs reach a pool's workers, and how outcomes come back: all that
 /// thread pools and process pools do differently.
@@ -99,43 +100,30 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
         }
     }
 
-    /// Take every job scattered so far for a gather.
-    pub(crate) fn cut(&self) -> Cut {
-        self.collector.cut()
-    }
-
     /// Jobs scattered and not yet started by a worker.
     pub(crate) fn len(&self) -> usize {
         self.backend.unstarted()
     }
 
     /// The outcomes of the jobs of `cut`, in scatter order.
-    pub(crate) fn outcomes(&self, cut: Cut, progress: Bar) -> Vec<Result<R, TaskError>> {
-        with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p)).into_outcomes(cut.len())
+    pub(crate) fn outcomes(&self, cut: Cut, progress: Progress) -> Vec<Result<R, TaskError>> {
+        with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p)).into_outcomes()
     }
 
     /// The results of the jobs of `cut`, or the panic naming the first failure.
     #[track_caller]
-    pub(crate) fn results(&self, cut: Cut, progress: Bar) -> Vec<R> {
+    pub(crate) fn results(&self, cut: Cut, progress: Progress) -> Vec<R> {
         let bucket = with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p));
-        match bucket.into_results(cut.len()) {
+        match bucket.into_results() {
             Ok(results) => results,
             Err(failed) => super::raise(failed, cut.len()),
         }
     }
 }
 
-/// How a gather reports progress.
-pub(crate) type Bar = crate::progress::Progress;
-
-fn with_bar<T>(progress: Bar, len: usize, f: impl FnOnce(&mut dyn FnMut(usize)) -> T) -> T {
-    crate::progress::with_bar(progress, len, f)
-}
-
 /// What the Supervisor needs of a pool, whatever its backend.
 pub(crate) trait Front<A, R>: Send + Sync {
     fn scatter(&self, args: A) -> Ticket;
-    fn cut(&self) -> Cut;
     fn len(&self) -> usize;
     fn collector(&self) -> &Arc<Collector<R>>;
 }
@@ -143,9 +131,6 @@ pub(crate) trait Front<A, R>: Send + Sync {
 impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Front<A, R> for Core<A, R, B> {
     fn scatter(&self, args: A) -> Ticket {
         Core::scatter(self, args)
-    }
-    fn cut(&self) -> Cut {
-        Core::cut(self)
     }
     fn len(&self) -> usize {
         Core::len(self)

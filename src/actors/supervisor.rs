@@ -104,9 +104,9 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Gather<R>> for Supervisor<A, 
     fn handle(&mut self, _: Gather<R>, _: &mut Context<Self>) -> Self::Result {
         // Cut now, in mailbox order, so the gather takes exactly the jobs
         // scattered before it; the future wakes as outcomes arrive.
-        let cut = self.core.cut();
-        let done = AllDone::new(self.core.collector().clone(), cut);
-        Box::pin(async move { done.await.into_outcomes(cut.len()) })
+        let collector = self.core.collector().clone();
+        let done = AllDone::new(collector.clone(), collector.cut());
+        Box::pin(async move { done.await.into_outcomes() })
     }
 }
 

@@ -22,8 +22,8 @@ pub(crate) struct Wakers {
 
 impl Wakers {
     /// Register `waker` before looking for outcomes. The fence pairs with
-    /// the one in [`after_report`](Wakers::after_report): either the look
-    /// that follows sees a report, or the reporter sees this waker.
+    /// the one in [`notify`](Wakers::notify): either the look that follows
+    /// sees a report, or the reporter sees this waker.
     pub(crate) fn register(&self, waker: &Waker) {
         let mut list = self.list.lock();
         if !list.iter().any(|w| w.will_wake(waker)) {
@@ -34,24 +34,16 @@ impl Wakers {
         fence(Ordering::SeqCst);
     }
 
-    /// A worker has put outcomes on the channel: wake the async waits, if
-    /// any (one load when there are none).
+    /// Outcomes were reported or moved: every registered wait looks again
+    /// (one load when there is none).
     #[inline]
-    pub(crate) fn after_report(&self) {
+    pub(crate) fn notify(&self) {
         fence(Ordering::SeqCst);
         if self.armed.load(Ordering::Relaxed) {
-            self.wake_all();
-        }
-    }
-
-    /// The collector's state changed: every registered wait looks again.
-    pub(crate) fn wake_all(&self) {
-        let woken = {
             let mut list = self.list.lock();
             self.armed.store(false, Ordering::Relaxed);
-            std::mem::take(&mut *list)
-        };
-        woken.into_iter().for_each(Waker::wake);
+            std::mem::take(&mut *list).into_iter().for_each(Waker::wake);
+        }
     }
 }
 
@@ -59,17 +51,14 @@ impl Wakers {
 /// outcome. Dropped early, its outcomes are discarded as they come.
 pub(crate) struct AllDone<R: Send + 'static> {
     collector: Arc<Collector<R>>,
-    cut: Cut,
-    done: bool,
+    /// `None` once resolved.
+    cut: Option<Cut>,
 }
 
 impl<R: Send + 'static> AllDone<R> {
     pub(crate) fn new(collector: Arc<Collector<R>>, cut: Cut) -> Self {
-        AllDone {
-            collector,
-            cut,
-            done: false,
-        }
+        let cut = Some(cut);
+        AllDone { collector, cut }
     }
 }
 
@@ -77,16 +66,17 @@ impl<R: Send + 'static> Future for AllDone<R> {
     type Output = Bucket<R>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Bucket<R>> {
-        let bucket = ready!(self.collector.poll_all(self.cut, cx));
-        self.done = true;
+        let cut = self.cut.expect("lox: AllDone polled after it resolved");
+        let bucket = ready!(self.collector.poll_for(cx, |st| st.take_done(cut)));
+        self.cut = None;
         Poll::Ready(bucket)
     }
 }
 
 impl<R: Send + 'static> Drop for AllDone<R> {
     fn drop(&mut self) {
-        if !self.done {
-            self.collector.close_stream(self.cut, 0);
+        if let Some(cut) = self.cut {
+            self.collector.close_stream(cut, 0);
         }
     }
 }
