@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
-use super::manager::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
+use super::manager::{Config, Control, Held, Job, Manager, HANDSHAKE_TIMEOUT};
 use super::message::Down;
 use super::payload;
 use super::registry;
@@ -93,7 +93,7 @@ where
         entry: entry::entry_of(f),
         jobs_tx,
         jobs_rx,
-        held: (0..n_workers).map(|_| AtomicUsize::new(0)).collect(),
+        held: (0..n_workers).map(|_| Held::default()).collect(),
         max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
         control: Arc::new(Control::new(config)),
         codec: Codec {
@@ -126,7 +126,7 @@ pub struct Processes<A, R> {
     jobs_rx: Receiver<Job>,
     /// Per manager: jobs it took from the channel and the worker has not
     /// started.
-    held: Arc<[AtomicUsize]>,
+    held: Arc<[Held]>,
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
     control: Arc<Control>,
@@ -206,7 +206,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
     }
 
     fn unstarted(&self) -> usize {
-        let held: usize = self.held.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+        let held: usize = self.held.iter().map(|h| h.0.load(Ordering::Relaxed)).sum();
         self.jobs_rx.len() + held
     }
 }

@@ -67,6 +67,12 @@ pub(crate) struct Job {
     pub(crate) pins: Vec<super::registry::Pin>,
 }
 
+/// One slot's count of jobs held and not started, alone on its cache line
+/// (each manager writes its own per job).
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Held(pub(crate) AtomicUsize);
+
 /// Settings the builders change; read by managers per launch and per job.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -121,7 +127,7 @@ pub(crate) struct Manager<R> {
     slot: usize,
     /// Per slot: the jobs its scheduler holds that have not started (the
     /// pool's `len` adds them to its queue).
-    held: Arc<[AtomicUsize]>,
+    held: Arc<[Held]>,
     sched: Scheduler,
     machine: Machine,
     /// The worker process, while the state is `Up`.
@@ -137,7 +143,7 @@ impl<R> Manager<R> {
         jobs: Receiver<Job>,
         results: Arc<Collector<R>>,
         (workers, slot): (usize, usize),
-        held: Arc<[AtomicUsize]>,
+        held: Arc<[Held]>,
     ) -> Self {
         Manager {
             control,
@@ -156,7 +162,7 @@ impl<R> Manager<R> {
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// Tell the pool's `len` how many of this slot's jobs have not started.
     fn publish(&self) {
-        self.held[self.slot].store(self.sched.unstarted(), Ordering::Relaxed);
+        self.held[self.slot].0.store(self.sched.unstarted(), Ordering::Relaxed);
     }
 
     fn fail(&self, key: Key, err: TaskError) {
@@ -193,7 +199,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if let Some(mut conn) = self.conn.take() {
             conn.reap(&self.control);
         }
-        self.held[self.slot].store(0, Ordering::Relaxed);
+        self.held[self.slot].0.store(0, Ordering::Relaxed);
         // A streaming gather or a ticket may still wait for these jobs:
         // settle them rather than leave them open.
         let why = "the pool was dropped before the job finished; its workers were stopped";
@@ -241,7 +247,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
-        self.held[self.slot].store(self.sched.unstarted(), Ordering::Relaxed);
+        self.held[self.slot].0.store(self.sched.unstarted(), Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();
