@@ -91,10 +91,11 @@ impl Scheduler {
     }
 
     /// Jobs held here that the worker has not started: every waiting one,
-    /// and those in flight behind the running head.
+    /// and those in flight behind the running head (only the head can have
+    /// started).
     pub(crate) fn unstarted(&self) -> usize {
-        let started = self.inflight.iter().filter(|f| f.started.is_some()).count();
-        self.waiting.len() + self.inflight.len() - started
+        let started = self.head().is_some_and(|f| f.started.is_some());
+        self.waiting.len() + self.inflight.len() - usize::from(started)
     }
 
     /// A job taken from the pool's queue while idle.
