@@ -39,6 +39,10 @@ pub(crate) fn default_processes() -> usize {
 /// in debug mode too, and a panic is caught and reported by `gather` exactly as
 /// with workers.
 ///
+/// `scatter` encodes the argument in the caller's thread: one that fails to
+/// encode, or is over the [`max_frame`](Process::max_frame) cap, fails its
+/// job with [`TaskError::Protocol`] at once.
+///
 /// Worker processes start on the first scatter (not here), up to `n_workers`,
 /// stay up between gathers, and are killed when the last handle is dropped
 /// (jobs still queued are dropped with them) or when this process exits; a

@@ -162,7 +162,9 @@ impl<R> Manager<R> {
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// Tell the pool's `len` how many of this slot's jobs have not started.
     fn publish(&self) {
-        self.held[self.slot].0.store(self.sched.unstarted(), Ordering::Relaxed);
+        self.held[self.slot]
+            .0
+            .store(self.sched.unstarted(), Ordering::Relaxed);
     }
 
     fn fail(&self, key: Key, err: TaskError) {
@@ -247,7 +249,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
-        self.held[self.slot].0.store(self.sched.unstarted(), Ordering::Relaxed);
+        self.held[self.slot]
+            .0
+            .store(self.sched.unstarted(), Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();
