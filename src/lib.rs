@@ -33,8 +33,7 @@
 //!   panics is reported by [`gather`](Pool::gather) (which panics naming it)
 //!   or [`try_gather`](Pool::try_gather) (one `Result` per job), and the pool
 //!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.
-//!   [`len`](Pool::len) counts the jobs scattered and not yet started,
-//!   [`pending`](Pool::pending) those not yet gathered.
+//!   [`len`](Pool::len) counts jobs not yet started, [`pending`](Pool::pending) not yet gathered.
 //! - Process pools: [`process()`] / [`Process`] (and `#[lox::process]`) run a
 //!   plain `fn` in worker processes, copies of the running executable; a
 //!   crashed worker fails only its job. [`init()`] must be the first statement
@@ -88,9 +87,8 @@ pub use indicatif;
 /// (bare `#[lox::thread]`: [`DEFAULT_THREADS`]).
 ///
 /// The function stays callable as before; a module of the same name appears
-/// beside it with `pool()` and one function per method of [`Pool`]:
-/// `scatter` (same arguments), `gather`, `try_gather`, `gather_with`,
-/// `gather_iter`, `gather_async`, `len`, `pending`, ...
+/// beside it with `pool()` and one function per method of [`Pool`] (`scatter`
+/// takes the function's own arguments).
 ///
 /// The function must be at module level (not inside another function), take
 /// owned argument types and have no generics: the macro says so at compile

@@ -458,8 +458,15 @@ impl<R: Send + 'static> Collector<R> {
         st.take(cut.epoch);
         st.finish(cut.epoch);
     }
+}
 
-    fn outcome_known(&self, epoch: u32, rel: u32) -> bool {
+/// Whether a job has its outcome: what a [`Ticket`] asks, whatever `R`.
+pub(crate) trait Completion: Send + Sync {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool;
+}
+
+impl<R: Send + 'static> Completion for Collector<R> {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool {
         let mut st = self.state.lock();
         self.drain_now(&mut st);
         if let Some(b) = st.find(epoch) {
@@ -468,16 +475,6 @@ impl<R: Send + 'static> Collector<R> {
         // No results held for that epoch: either none arrived yet, or its
         // gather has handed them all out already.
         before(epoch, st.next_epoch) && !st.active.contains(&epoch)
-    }
-}
-
-pub(crate) trait Completion: Send + Sync {
-    fn is_done(&self, epoch: u32, rel: u32) -> bool;
-}
-
-impl<R: Send + 'static> Completion for Collector<R> {
-    fn is_done(&self, epoch: u32, rel: u32) -> bool {
-        self.outcome_known(epoch, rel)
     }
 }
 

@@ -21,9 +21,9 @@ use crate::error::TaskError;
 /// gathered by the next `gather` through any clone.
 ///
 /// ```
-/// let pool = lox::thread(4, |(x, y): (u64, u64)| x * y);
-/// for i in 0..5 { pool.scatter((i, i + 1)); }
-/// assert_eq!(pool.gather(), vec![0, 2, 6, 12, 20]);
+/// let pool: lox::Thread<u64, u64> = lox::thread(4, |x| x * 2);
+/// pool.clone().scatter(1); // through a clone
+/// assert_eq!(pool.gather(), vec![2]);
 /// ```
 pub struct Pool<A: Send + 'static, R: Send + 'static, B> {
     core: Arc<Core<A, R, B>>,

@@ -3,9 +3,8 @@
 //! streaming gather.
 //!
 //! Inside (a newcomer's map):
-//! - `front`: [`Pool`](crate::Pool), the public handle of both kinds, written once.
-//! - `pool`: the core under it (debug mode, lazy start, gathers) and the
-//!   `Backend` trait, what thread and process pools do differently.
+//! - `front`: [`Pool`](crate::Pool), the public handle of both kinds; `pool`:
+//!   the core under it and `Backend`, what threads and processes do differently.
 //! - `numbering`: sequence numbers (one atomic word, epochs cut by gathers).
 //! - `collector`: the reorder buffer; shared by thread and process pools.
 //! - `wakers`: async waits on the collector (no thread per wait).

@@ -1,9 +1,8 @@
-//! The pool core, one for both kinds: numbering and the collector, debug mode
-//! (`n_workers == 0` runs jobs inline), lazy start (one worker per scatter
-//! until the pool has its `n_workers`; a pool never used starts none), and
-//! the two counts `len` and `pending`. What threads and processes do
-//! differently is a [`Backend`]: how a job reaches a worker, how a worker
-//! starts, and which jobs have not started yet.
+//! The pool core, one for both kinds: the collector, debug mode (`n_workers
+//! == 0` runs jobs inline), lazy start (one worker per scatter until the pool
+//! has its `n_workers`), gathers. What threads and processes do differently
+//! is a [`Backend`]: how a job reaches a worker, how a worker starts, and
+//! which jobs have not started yet.
 //!
 //! Hot path: `scatter` is one `fetch_add` and the backend's `send`; nothing
 //! on it passes through actix's mailbox.

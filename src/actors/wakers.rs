@@ -1,6 +1,5 @@
-//! Async waits on a collector: the wakers of futures and streams waiting for
-//! outcomes, woken where the collector's condvar is notified and when a
-//! worker reports while one is registered. No thread waits on their behalf.
+//! Async waits on a collector: wakers, woken where the collector's condvar is
+//! notified and when a worker reports. No thread waits on their behalf.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -93,7 +93,6 @@ where
     };
     let backend = Processes {
         f,
-        n_workers,
         entry: entry::entry_of(f),
         jobs_tx,
         jobs_rx,
@@ -124,12 +123,10 @@ pub type Process<A, R> = Pool<A, R, Processes<A, R>>;
 /// thread per worker process (see `manager`).
 pub struct Processes<A, R> {
     f: fn(A) -> R,
-    n_workers: usize,
     entry: Result<Entry, String>,
     jobs_tx: Sender<Job>,
     jobs_rx: Receiver<Job>,
-    /// Per manager: jobs it took from the channel and the worker has not
-    /// started.
+    /// Per worker slot: jobs its manager holds that have not started.
     held: Arc<[Held]>,
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
@@ -194,7 +191,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
             self.control.clone(),
             self.jobs_rx.clone(),
             results.clone(),
-            (self.n_workers, index),
+            index,
             self.held.clone(),
         );
         std::thread::Builder::new()

@@ -67,8 +67,7 @@ pub(crate) struct Job {
     pub(crate) pins: Vec<super::registry::Pin>,
 }
 
-/// One slot's count of jobs held and not started, alone on its cache line
-/// (each manager writes its own per job).
+/// A slot's count of held, unstarted jobs, alone on a cache line (written per job).
 #[repr(align(128))]
 #[derive(Default)]
 pub(crate) struct Held(pub(crate) AtomicUsize);
@@ -125,8 +124,7 @@ pub(crate) struct Manager<R> {
     results: Arc<Collector<R>>,
     /// This manager's worker slot (picks its launcher).
     slot: usize,
-    /// Per slot: the jobs its scheduler holds that have not started (the
-    /// pool's `len` adds them to its queue).
+    /// Per slot: jobs its scheduler holds, not started (for the pool's `len`).
     held: Arc<[Held]>,
     sched: Scheduler,
     machine: Machine,
@@ -137,12 +135,12 @@ pub(crate) struct Manager<R> {
 }
 
 impl<R> Manager<R> {
-    /// The manager of worker slot `slot` of a pool of `workers`.
+    /// The manager of worker slot `slot` of a pool of `held.len()` workers.
     pub(crate) fn new(
         control: Arc<Control>,
         jobs: Receiver<Job>,
         results: Arc<Collector<R>>,
-        (workers, slot): (usize, usize),
+        slot: usize,
         held: Arc<[Held]>,
     ) -> Self {
         Manager {
@@ -150,8 +148,8 @@ impl<R> Manager<R> {
             jobs,
             results,
             slot,
+            sched: Scheduler::new(held.len()),
             held,
-            sched: Scheduler::new(workers),
             machine: Machine::default(),
             conn: None,
             batch: Vec::new(),
@@ -162,9 +160,8 @@ impl<R> Manager<R> {
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// Tell the pool's `len` how many of this slot's jobs have not started.
     fn publish(&self) {
-        self.held[self.slot]
-            .0
-            .store(self.sched.unstarted(), Ordering::Relaxed);
+        let held = self.sched.unstarted();
+        self.held[self.slot].0.store(held, Ordering::Relaxed);
     }
 
     fn fail(&self, key: Key, err: TaskError) {
@@ -201,7 +198,6 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if let Some(mut conn) = self.conn.take() {
             conn.reap(&self.control);
         }
-        self.held[self.slot].0.store(0, Ordering::Relaxed);
         // A streaming gather or a ticket may still wait for these jobs:
         // settle them rather than leave them open.
         let why = "the pool was dropped before the job finished; its workers were stopped";
@@ -249,9 +245,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
-        self.held[self.slot]
-            .0
-            .store(self.sched.unstarted(), Ordering::Relaxed);
+        let held = self.sched.unstarted();
+        self.held[self.slot].0.store(held, Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();
