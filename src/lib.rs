@@ -30,10 +30,10 @@
 //! ```
 //!
 //! - Thread pools: [`thread()`] / [`Thread`] (and `#[lox::thread]`); a job that
-//!   panics is reported by [`gather`](Thread::gather) (which panics naming it)
-//!   or [`try_gather`](Thread::try_gather) (one `Result` per job), and the pool
+//!   panics is reported by [`gather`](Pool::gather) (which panics naming it)
+//!   or [`try_gather`](Pool::try_gather) (one `Result` per job), and the pool
 //!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.
-//!   [`len`](Thread::len) counts the jobs scattered and not yet started.
+//!   [`len`](Pool::len) counts jobs not yet started, [`pending`](Pool::pending) not yet gathered.
 //! - Process pools: [`process()`] / [`Process`] (and `#[lox::process]`) run a
 //!   plain `fn` in worker processes, copies of the running executable; a
 //!   crashed worker fails only its job. [`init()`] must be the first statement
@@ -49,8 +49,8 @@
 //!   optional backlog) and [`Funnel`] (waits until every input delivered its
 //!   item for a job id).
 //! - [`Progress`] bars on gather, async gathers, and a streaming gather in
-//!   completion order ([`Thread::gather_iter`]).
-//! - For actix applications, each thread pool's [`actors::Supervisor`]
+//!   completion order ([`Pool::gather_iter`]).
+//! - For actix applications, each pool's [`actors::Supervisor`]
 //!   answers messages, so actors can use a pool without blocking.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
@@ -64,6 +64,7 @@ mod runtime;
 mod sync;
 
 pub use actors::collector::Ticket;
+pub use actors::front::Pool;
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
@@ -86,8 +87,8 @@ pub use indicatif;
 /// (bare `#[lox::thread]`: [`DEFAULT_THREADS`]).
 ///
 /// The function stays callable as before; a module of the same name appears
-/// beside it with `scatter` (same arguments), `gather`, `try_gather`,
-/// `gather_with`, `len` and `pool`.
+/// beside it with `pool()` and one function per method of [`Pool`] (`scatter`
+/// takes the function's own arguments).
 ///
 /// The function must be at module level (not inside another function), take
 /// owned argument types and have no generics: the macro says so at compile
@@ -113,8 +114,8 @@ pub use lox_macros::thread;
 /// [`init()`] first.
 ///
 /// The function stays callable as before; a module of the same name appears
-/// beside it with `scatter` (same arguments), `gather`, `try_gather`,
-/// `gather_with`, `len` and `pool`. Arguments and result must be serde types.
+/// beside it with the same functions as for `#[lox::thread]`. Arguments and
+/// result must be serde types.
 ///
 /// ```
 /// #[lox::process(0)] // 0: inline, so that this doc test spawns no process
@@ -134,6 +135,7 @@ pub use lox_macros::process;
 #[doc(hidden)]
 pub mod __private {
     //! Used by the code the attribute macros generate; not public API.
+    pub use actix::Addr;
     pub use std::sync::OnceLock;
 
     /// Worker count of a bare `#[lox::process]`: the number of CPUs.

@@ -7,7 +7,7 @@
 //! with `Actor::start_in_arbiter`. Callers never enter the System themselves, so
 //! no `block_on` nests and no caller thread needs a System of its own.
 //! Nothing blocking runs on that thread: blocking waits happen on the caller's
-//! thread or on a dedicated helper thread.
+//! thread, async waits register wakers.
 
 use std::sync::OnceLock;
 
@@ -43,26 +43,4 @@ where
     F: FnOnce(&mut Context<A>) -> A + Send + 'static,
 {
     A::start_in_arbiter(arbiter(), f)
-}
-
-/// Run a blocking closure on a fresh helper thread and await its result without
-/// blocking the calling executor (actix-rt, tokio, or any other).
-pub(crate) async fn off_thread<T, F>(name: &str, f: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = futures::channel::oneshot::channel();
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = tx.send(outcome);
-        })
-        .expect("lox: could not spawn a helper thread");
-    match rx.await {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => unreachable!("lox: helper thread ended without an answer"),
-    }
 }

@@ -132,6 +132,40 @@ fn gather_async_from_the_module() {
     assert_eq!(out, vec![2]);
 }
 
+#[lox::thread(2)]
+fn every(x: u32) -> u32 {
+    x * 2
+}
+
+/// Every function of the generated module, one call each (the module offers
+/// every method of the pool).
+#[test]
+fn the_module_offers_every_method_of_the_pool() {
+    use futures::StreamExt;
+    assert_eq!(every::n_workers(), 2);
+    every::scatter(1);
+    assert_eq!(every::pending(), 1);
+    assert_eq!(every::try_gather_with(false), vec![Ok(2)]);
+    assert_eq!(every::pending(), 0);
+    every::scatter(2);
+    let got: Vec<_> = every::gather_iter().map(|(s, r)| (s, r.unwrap())).collect();
+    assert_eq!(got, vec![(0, 4)]);
+    every::scatter(3);
+    let streamed = futures::executor::block_on(every::gather_stream().collect::<Vec<_>>());
+    assert_eq!(streamed, vec![(0, Ok(6))]);
+    every::scatter(4);
+    let out = futures::executor::block_on(every::try_gather_async());
+    assert_eq!(out, vec![Ok(8)]);
+    let addr = every::supervisor();
+    let n = actix_rt::System::new().block_on(async move {
+        addr.send(lox::actors::Scatter(5)).await.unwrap();
+        addr.send(lox::actors::Gather::new()).await.unwrap()
+    });
+    assert_eq!(n, vec![Ok(10)]);
+    assert!(every::is_empty());
+    assert_eq!(every::len(), 0);
+}
+
 #[test]
 fn compile_errors_say_why() {
     let t = trybuild::TestCases::new();

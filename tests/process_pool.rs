@@ -684,6 +684,37 @@ fn streaming_and_async() {
     assert!(t.is_done());
 }
 
+/// Wait for the QLock (held by the test), then return 1.
+fn queue_on(q: lox::QLock) -> u64 {
+    drop(q.acquire());
+    1
+}
+
+/// `len()`: scattered, not started (a job sent ahead to a busy worker is not
+/// started); `pending()`: scattered, not gathered.
+fn len_and_pending() {
+    let pool = lox::process(1, queue_on);
+    let q = lox::QLock::new(());
+    let held = q.acquire();
+    for _ in 0..4 {
+        pool.scatter(q.clone());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while q.waiting() < 1 {
+        assert!(Instant::now() < deadline, "the first job never queued");
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        pool.len(),
+        3,
+        "one started, three not (one of them in the pipe)"
+    );
+    assert_eq!(pool.pending(), 4);
+    drop(held);
+    assert_eq!(pool.gather(), vec![1; 4]);
+    assert_eq!((pool.len(), pool.pending()), (0, 0));
+}
+
 /// A test still running after this fails the run (see `common::run_tests`).
 const TEST_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -724,6 +755,7 @@ fn main() {
         ("handle_traits", handle_traits),
         ("inline_modes", inline_modes),
         ("streaming_and_async", streaming_and_async),
+        ("len_and_pending", len_and_pending),
     ];
     common::run_tests("process_pool", tests, TEST_DEADLINE);
 }

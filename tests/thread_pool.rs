@@ -275,11 +275,20 @@ fn len_counts_jobs_not_yet_started() {
         pool.scatter(i);
     }
     assert_eq!(pool.len(), 5, "one running, five waiting");
+    assert_eq!(pool.pending(), 6, "pending counts the running job too");
     for _ in 0..6 {
         go_tx.send(()).unwrap();
     }
-    assert_eq!(pool.gather(), vec![0, 1, 2, 3, 4, 5]);
+    let tickets: Vec<_> = (6..9).map(|i| pool.scatter(i)).collect();
+    for _ in 0..3 {
+        go_tx.send(()).unwrap();
+    }
+    assert!(eventually(DEADLINE, || tickets.iter().all(|t| t.is_done())));
+    assert_eq!(pool.len(), 0, "every job has finished");
+    assert_eq!(pool.pending(), 9, "and none was gathered");
+    assert_eq!(pool.gather(), (0..9).collect::<Vec<_>>());
     assert!(pool.is_empty());
+    assert_eq!(pool.pending(), 0);
 }
 
 #[test]

@@ -154,11 +154,49 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream2, func: &ItemFn) -> syn::Resu
     })
 }
 
-/// The pool and the functions that reach it.
+/// The pool and the functions that reach it: one per method of `lox::Pool`.
 fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) -> TokenStream2 {
     let (names, types, ret) = (&args.names, &args.types, &args.ret);
-    let (_, arg_pat) = args.travelling();
-    let params = quote!(#(#names: #types),*);
+    let (arg_ty, arg_pat) = args.travelling();
+    let all = quote!(::std::vec::Vec<#ret>);
+    let outcomes = quote!(::std::vec::Vec<::std::result::Result<#ret, ::lox::TaskError>>);
+    let bar = quote!(progress: impl ::std::convert::Into<::lox::Progress>);
+    let supervisor = quote!(::lox::__private::Addr<::lox::actors::Supervisor<#arg_ty, #ret>>);
+    let track = quote!(#[track_caller]);
+    #[rustfmt::skip]
+    let forwards = [
+        ("Enqueue one call; returns at once with its ticket.", quote!(),
+            quote!(fn scatter(#(#names: #types),*) -> ::lox::Ticket), quote!(scatter(#arg_pat))),
+        ("Wait for every scattered call; results in scatter order (panics if one failed).", track.clone(),
+            quote!(fn gather() -> #all), quote!(gather())),
+        ("Wait for every scattered call; one `Result` per call, in scatter order.", quote!(),
+            quote!(fn try_gather() -> #outcomes), quote!(try_gather())),
+        ("`gather` with a progress bar.", track,
+            quote!(fn gather_with(#bar) -> #all), quote!(gather_with(progress))),
+        ("`try_gather` with a progress bar.", quote!(),
+            quote!(fn try_gather_with(#bar) -> #outcomes), quote!(try_gather_with(progress))),
+        ("`gather` for async callers.", quote!(),
+            quote!(async fn gather_async() -> #all), quote!(gather_async().await)),
+        ("`try_gather` for async callers.", quote!(),
+            quote!(async fn try_gather_async() -> #outcomes), quote!(try_gather_async().await)),
+        ("`(seq, outcome)` of every scattered call, in completion order.", quote!(),
+            quote!(fn gather_iter() -> ::lox::actors::Completed<#ret>), quote!(gather_iter())),
+        ("`gather_iter` as a `Stream`, for async callers.", quote!(),
+            quote!(fn gather_stream() -> ::lox::actors::CompletedStream<#ret>), quote!(gather_stream())),
+        ("Calls scattered and not yet started by a worker.", quote!(),
+            quote!(fn len() -> usize), quote!(len())),
+        ("Calls scattered and not yet gathered (waiting, running or finished).", quote!(),
+            quote!(fn pending() -> usize), quote!(pending())),
+        ("No call is waiting to start.", quote!(),
+            quote!(fn is_empty() -> bool), quote!(is_empty())),
+        ("The pool's size; 0 when calls run inline (debug mode).", quote!(),
+            quote!(fn n_workers() -> usize), quote!(n_workers())),
+        ("The pool's Supervisor actor, for actix applications.", quote!(),
+            quote!(fn supervisor() -> #supervisor), quote!(supervisor())),
+    ];
+    let forwards = forwards
+        .into_iter()
+        .map(|(doc, attrs, sig, call)| quote!(#[doc = #doc] #attrs pub #sig { pool().#call }));
     quote! {
         /// The pool (created on first use).
         pub fn pool() -> &'static #pool_ty {
@@ -166,42 +204,6 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
             POOL.get_or_init(|| #make_pool)
         }
 
-        /// Enqueue one call; returns at once with its ticket.
-        pub fn scatter(#params) -> ::lox::Ticket {
-            pool().scatter(#arg_pat)
-        }
-
-        /// Wait for every scattered call; results in scatter order (panics if one failed).
-        #[track_caller]
-        pub fn gather() -> ::std::vec::Vec<#ret> {
-            pool().gather()
-        }
-
-        /// Wait for every scattered call; one `Result` per call, in scatter order.
-        pub fn try_gather() -> ::std::vec::Vec<::std::result::Result<#ret, ::lox::TaskError>> {
-            pool().try_gather()
-        }
-
-        /// `gather` with a progress bar.
-        #[track_caller]
-        pub fn gather_with(progress: impl ::std::convert::Into<::lox::Progress>) -> ::std::vec::Vec<#ret> {
-            pool().gather_with(progress)
-        }
-
-        /// `gather` for async callers.
-        pub async fn gather_async() -> ::std::vec::Vec<#ret> {
-            pool().gather_async().await
-        }
-
-        /// Calls scattered and not yet started by a worker (running and
-        /// finished calls are not counted).
-        pub fn len() -> usize {
-            pool().len()
-        }
-
-        /// No call is waiting to start.
-        pub fn is_empty() -> bool {
-            pool().is_empty()
-        }
+        #(#forwards)*
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Each keeps the function as it is and generates, beside it, a module of the
 //! same name (functions and modules live in different namespaces) holding the
-//! pool in a `static` and the free functions `scatter`, `gather`, `try_gather`,
-//! `gather_with`, `gather_async`, `len`, `is_empty` and `pool`.
+//! pool in a `static` and one free function per method of `lox::Pool`
+//! (`scatter` with the function's own arguments, `gather`, ..., `pool`).
 //!
 //! - `check`: what the macros refuse, and why (one error each).
 //! - `expand`: the generated module.

@@ -12,11 +12,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::numbering::{split, Numbering};
+use super::wakers::Wakers;
 use crate::error::TaskError;
 
 pub(crate) use super::numbering::Key;
@@ -29,14 +31,18 @@ pub(crate) type Outcome<R> = Result<R, Box<TaskError>>;
 pub(crate) type Batch<R> = Vec<(Key, Outcome<R>)>;
 
 /// The sending end of a pool's result channel, held by each worker.
-pub(crate) struct Results<R>(Sender<Batch<R>>);
+pub(crate) struct Results<R> {
+    tx: Sender<Batch<R>>,
+    wakers: Arc<Wakers>,
+}
 
 impl<R> Results<R> {
     /// Report a batch of outcomes. Once the pool and every ticket are gone
     /// nobody can receive them: they are dropped.
     pub(crate) fn send_batch(&self, batch: Batch<R>) {
         if !batch.is_empty() {
-            let _ = self.0.send(batch);
+            let _ = self.tx.send(batch);
+            self.wakers.notify();
         }
     }
 }
@@ -44,15 +50,19 @@ impl<R> Results<R> {
 /// How many result batches one drainer moves per lock hold.
 const BURST: usize = 64;
 
-pub(crate) struct Collector<R> {
+/// A pool's numbering and reorder buffer (crate-internal; public only in name,
+/// for the `Backend` trait).
+pub struct Collector<R> {
     numbering: Numbering,
     tx: Sender<Batch<R>>,
     rx: Receiver<Batch<R>>,
     state: Mutex<State<R>>,
     changed: Condvar,
+    /// Async waits, woken with `changed`.
+    wakers: Arc<Wakers>,
 }
 
-struct State<R> {
+pub(crate) struct State<R> {
     /// Epochs below this one (wrapping) have been cut by a gather.
     next_epoch: u32,
     /// Epochs cut by a gather that has not finished yet.
@@ -63,7 +73,7 @@ struct State<R> {
     draining: bool,
 }
 
-struct Bucket<R> {
+pub(crate) struct Bucket<R> {
     epoch: u32,
     /// Results, in arrival order.
     ok: VecDeque<(u32, R)>,
@@ -130,11 +140,48 @@ impl<R> Bucket<R> {
         }
     }
 
+    /// Every outcome of a finished epoch, in scatter order.
+    pub(crate) fn into_outcomes(self) -> Vec<Result<R, TaskError>> {
+        let ok = self.ok.into_iter().map(|(rel, r)| (rel, Ok(r)));
+        in_order(
+            ok.chain(self.err.into_iter().map(|(rel, _, e)| (rel, Err(e))))
+                .collect(),
+        )
+    }
+
+    /// Every result of a finished epoch in scatter order, or the failed jobs
+    /// (sequence number and error, in order) if any failed.
+    pub(crate) fn into_results(self) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
+        if self.err.is_empty() {
+            return Ok(in_order(Vec::from(self.ok)));
+        }
+        let mut failed: Vec<_> = self
+            .err
+            .into_iter()
+            .map(|(rel, _, e)| (rel as usize, e))
+            .collect();
+        failed.sort_by_key(|f| f.0);
+        Err(failed)
+    }
+
     fn is_done(&self, rel: u32) -> bool {
         self.done
             .get(rel as usize / 64)
             .is_some_and(|w| w & (1 << (rel % 64)) != 0)
     }
+}
+
+/// The values of `keyed`, whose keys are a permutation of `0..len`, in key
+/// order: each is swapped into its slot (linear time, no second buffer;
+/// outcomes mostly arrive near their place already).
+fn in_order<T>(mut keyed: Vec<(u32, T)>) -> Vec<T> {
+    for i in 0..keyed.len() {
+        while keyed[i].0 as usize != i {
+            let j = keyed[i].0 as usize;
+            keyed.swap(i, j);
+        }
+    }
+    keyed.into_iter().map(|(_, v)| v).collect()
 }
 
 /// `a` comes strictly before `b`, on the circle of u32 epochs.
@@ -194,6 +241,26 @@ impl<R> State<R> {
         }
     }
 
+    /// The bucket of `cut`, once every one of its jobs has an outcome.
+    pub(crate) fn take_done(&mut self, cut: Cut) -> Option<Bucket<R>> {
+        if self.received(cut.epoch) < cut.len {
+            return None;
+        }
+        let bucket = self
+            .take(cut.epoch)
+            .unwrap_or_else(|| Bucket::new(cut.epoch));
+        self.finish(cut.epoch);
+        Some(bucket)
+    }
+
+    /// The oldest outcome of `cut` not yet handed out, in completion order.
+    pub(crate) fn pop_oldest(&mut self, cut: Cut) -> Option<(usize, Result<R, TaskError>)> {
+        self.buckets
+            .iter_mut()
+            .find(|b| b.epoch == cut.epoch)
+            .and_then(Bucket::pop_oldest)
+    }
+
     fn received(&self, epoch: u32) -> usize {
         self.find(epoch).map_or(0, |b| b.received)
     }
@@ -230,6 +297,7 @@ impl<R: Send + 'static> Collector<R> {
                 draining: false,
             }),
             changed: Condvar::new(),
+            wakers: Arc::default(),
         })
     }
 
@@ -241,7 +309,15 @@ impl<R: Send + 'static> Collector<R> {
 
     /// The channel workers report outcomes on.
     pub(crate) fn sender(&self) -> Results<R> {
-        Results(self.tx.clone())
+        Results {
+            tx: self.tx.clone(),
+            wakers: self.wakers.clone(),
+        }
+    }
+
+    /// Jobs scattered and not yet taken by a gather.
+    pub(crate) fn pending(&self) -> usize {
+        self.numbering.peek()
     }
 
     /// Report one job's outcome (the inline path, failures found before a
@@ -249,6 +325,7 @@ impl<R: Send + 'static> Collector<R> {
     pub(crate) fn deposit(&self, key: Key, outcome: Outcome<R>) {
         // The collector holds a receiver itself, so the channel never closes.
         let _ = self.tx.send(vec![(key, outcome)]);
+        self.wakers.notify();
     }
 
     /// Make a ticket for a numbered job.
@@ -289,13 +366,15 @@ impl<R: Send + 'static> Collector<R> {
         }
         st.draining = false;
         self.changed.notify_all();
+        self.wakers.notify();
     }
 
     /// Move what is on the channel now, without blocking, unless a drainer is
-    /// already on it (it will move everything momentarily).
-    fn drain_now(&self, st: &mut MutexGuard<'_, State<R>>) {
+    /// already on it (it will move everything momentarily). True if it
+    /// moved anything.
+    fn drain_now(&self, st: &mut MutexGuard<'_, State<R>>) -> bool {
         if st.draining {
-            return;
+            return false;
         }
         let mut moved = false;
         for msg in self.rx.try_iter().take(BURST * 16) {
@@ -304,19 +383,49 @@ impl<R: Send + 'static> Collector<R> {
         }
         if moved {
             self.changed.notify_all();
+            self.wakers.notify();
+        }
+        moved
+    }
+
+    /// Block until `ready` finds what the caller waits for.
+    pub(crate) fn wait_for<T>(&self, mut ready: impl FnMut(&mut State<R>) -> Option<T>) -> T {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(found) = ready(&mut st) {
+                return found;
+            }
+            self.wait_change(&mut st);
+        }
+    }
+
+    /// [`wait_for`](Collector::wait_for) for async callers: never blocks on
+    /// the channel; the task is woken when outcomes arrive.
+    pub(crate) fn poll_for<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut ready: impl FnMut(&mut State<R>) -> Option<T>,
+    ) -> Poll<T> {
+        self.wakers.register(cx.waker());
+        let mut st = self.state.lock();
+        loop {
+            if let Some(found) = ready(&mut st) {
+                return Poll::Ready(found);
+            }
+            if !self.drain_now(&mut st) {
+                return Poll::Pending;
+            }
         }
     }
 
     /// Wait for every job of `cut`, calling `progress(done)` as the count of
     /// finished jobs grows, and return the epoch's bucket.
-    fn wait_all(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Bucket<R> {
+    pub(crate) fn wait_all(&self, cut: Cut, progress: &mut dyn FnMut(usize)) -> Bucket<R> {
         let mut reported = 0;
         let mut st = self.state.lock();
         loop {
             let received = st.received(cut.epoch);
-            if received >= cut.len {
-                let bucket = st.take(cut.epoch).unwrap_or_else(|| Bucket::new(cut.epoch));
-                st.finish(cut.epoch);
+            if let Some(bucket) = st.take_done(cut) {
                 drop(st);
                 if received != reported {
                     progress(received);
@@ -327,78 +436,6 @@ impl<R: Send + 'static> Collector<R> {
                 reported = received;
                 MutexGuard::unlocked(&mut st, || progress(received));
                 continue;
-            }
-            self.wait_change(&mut st);
-        }
-    }
-
-    /// Every outcome of `cut` in scatter order.
-    pub(crate) fn try_gather(
-        &self,
-        cut: Cut,
-        progress: &mut dyn FnMut(usize),
-    ) -> Vec<Result<R, TaskError>> {
-        let bucket = self.wait_all(cut, progress);
-        let mut slots: Vec<Option<Result<R, TaskError>>> = Vec::with_capacity(cut.len);
-        slots.resize_with(cut.len, || None);
-        for (rel, r) in bucket.ok {
-            slots[rel as usize] = Some(Ok(r));
-        }
-        for (rel, _, e) in bucket.err {
-            slots[rel as usize] = Some(Err(e));
-        }
-        slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.unwrap_or_else(|| panic!("lox: internal error: job {i} has no outcome"))
-            })
-            .collect()
-    }
-
-    /// Every result of `cut` in scatter order, or the failed jobs (sequence
-    /// number and error, in order) if any job failed.
-    pub(crate) fn gather(
-        &self,
-        cut: Cut,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<R>, Vec<(usize, TaskError)>> {
-        let bucket = self.wait_all(cut, progress);
-        if !bucket.err.is_empty() {
-            let mut failed: Vec<(usize, TaskError)> = bucket
-                .err
-                .into_iter()
-                .map(|(rel, _, e)| (rel as usize, e))
-                .collect();
-            failed.sort_by_key(|f| f.0);
-            return Err(failed);
-        }
-        let mut ok = Vec::from(bucket.ok);
-        debug_assert_eq!(ok.len(), cut.len);
-        // The keys are a permutation of 0..len: place each by swapping it into
-        // its slot (linear time, no second buffer; results mostly arrive near
-        // their place already).
-        for i in 0..ok.len() {
-            loop {
-                let j = ok[i].0 as usize;
-                if j == i {
-                    break;
-                }
-                ok.swap(i, j);
-            }
-        }
-        Ok(ok.into_iter().map(|(_, r)| r).collect())
-    }
-
-    /// Next outcome of a streaming gather, in completion order. The caller
-    /// asks only while some of the cut's jobs are still undelivered.
-    pub(crate) fn next_completed(&self, cut: Cut) -> (usize, Result<R, TaskError>) {
-        let mut st = self.state.lock();
-        loop {
-            if let Some(b) = st.buckets.iter_mut().find(|b| b.epoch == cut.epoch) {
-                if let Some(item) = b.pop_oldest() {
-                    return item;
-                }
             }
             self.wait_change(&mut st);
         }
@@ -421,8 +458,15 @@ impl<R: Send + 'static> Collector<R> {
         st.take(cut.epoch);
         st.finish(cut.epoch);
     }
+}
 
-    fn outcome_known(&self, epoch: u32, rel: u32) -> bool {
+/// Whether a job has its outcome: what a [`Ticket`] asks, whatever `R`.
+pub(crate) trait Completion: Send + Sync {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool;
+}
+
+impl<R: Send + 'static> Completion for Collector<R> {
+    fn is_done(&self, epoch: u32, rel: u32) -> bool {
         let mut st = self.state.lock();
         self.drain_now(&mut st);
         if let Some(b) = st.find(epoch) {
@@ -431,16 +475,6 @@ impl<R: Send + 'static> Collector<R> {
         // No results held for that epoch: either none arrived yet, or its
         // gather has handed them all out already.
         before(epoch, st.next_epoch) && !st.active.contains(&epoch)
-    }
-}
-
-pub(crate) trait Completion: Send + Sync {
-    fn is_done(&self, epoch: u32, rel: u32) -> bool;
-}
-
-impl<R: Send + 'static> Completion for Collector<R> {
-    fn is_done(&self, epoch: u32, rel: u32) -> bool {
-        self.outcome_known(epoch, rel)
     }
 }
 

@@ -1,12 +1,14 @@
 //! Streaming gather: outcomes in completion order, as `(seq, outcome)`.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use super::collector::{Collector, Cut};
 use crate::error::TaskError;
 
 /// Iterator over the outcomes of every job scattered before it was made, in
-/// the order the jobs finish. Returned by [`Thread::gather_iter`](crate::Thread::gather_iter).
+/// the order the jobs finish. Returned by [`Pool::gather_iter`](crate::Pool::gather_iter).
 ///
 /// Each item is `(seq, outcome)`, where `seq` is the job's sequence number (the
 /// index `gather` would have put it at). Dropping the iterator early discards
@@ -27,8 +29,7 @@ pub struct Completed<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> Completed<R> {
-    /// Stream the jobs of `cut` (taken with `Collector::cut`, or a pool's own
-    /// `cut` that also flushes its partial chunk).
+    /// Stream the jobs of `cut`.
     pub(crate) fn new(collector: Arc<Collector<R>>, cut: Cut) -> Self {
         Completed {
             collector,
@@ -54,7 +55,8 @@ impl<R: Send + 'static> Iterator for Completed<R> {
             self.close();
             return None;
         }
-        let item = self.collector.next_completed(self.cut);
+        let cut = self.cut;
+        let item = self.collector.wait_for(|st| st.pop_oldest(cut));
         self.delivered += 1;
         Some(item)
     }
@@ -82,24 +84,42 @@ impl<R: Send + 'static> std::fmt::Debug for Completed<R> {
     }
 }
 
-/// Turn a `Completed` into a `Stream` for async callers: a helper thread walks
-/// the iterator and forwards each item; dropping the stream stops it.
-pub(crate) fn into_stream<R: Send + 'static>(
-    mut it: Completed<R>,
-) -> futures::channel::mpsc::UnboundedReceiver<(usize, Result<R, TaskError>)> {
-    let (tx, rx) = futures::channel::mpsc::unbounded();
-    if it.len() == 0 {
-        return rx; // tx dropped: the stream ends at once
+/// [`Completed`] as a `futures::Stream`, for async callers: the task is
+/// woken as outcomes arrive, no thread waits for it. Returned by
+/// [`Pool::gather_stream`](crate::Pool::gather_stream).
+///
+/// ```
+/// use futures::StreamExt;
+/// let pool = lox::thread(2, |x: u32| x * 3);
+/// pool.scatter(2);
+/// let got: Vec<_> = futures::executor::block_on(pool.gather_stream().collect());
+/// assert_eq!(got, vec![(0, Ok(6))]);
+/// ```
+#[derive(Debug)]
+pub struct CompletedStream<R: Send + 'static>(Completed<R>);
+
+impl<R: Send + 'static> From<Completed<R>> for CompletedStream<R> {
+    fn from(it: Completed<R>) -> Self {
+        CompletedStream(it)
     }
-    std::thread::Builder::new()
-        .name("lox-gather-stream".into())
-        .spawn(move || {
-            for item in it.by_ref() {
-                if tx.unbounded_send(item).is_err() {
-                    break;
-                }
-            }
-        })
-        .expect("lox: could not spawn a helper thread");
-    rx
+}
+
+impl<R: Send + 'static> futures::Stream for CompletedStream<R> {
+    type Item = (usize, Result<R, TaskError>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let it = &mut self.get_mut().0;
+        if it.delivered >= it.cut.len() {
+            it.close();
+            return Poll::Ready(None);
+        }
+        let cut = it.cut;
+        let item = ready!(it.collector.poll_for(cx, |st| st.pop_oldest(cut)));
+        it.delivered += 1;
+        Poll::Ready(Some(item))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
 }

@@ -1,27 +1,32 @@
 //! Pools as actors: the [`Supervisor`] and its messages, for using a pool from
-//! an actix application, and [`Completed`], the streaming gather.
+//! an actix application, and [`Completed`] / [`CompletedStream`], the
+//! streaming gather.
 //!
 //! Inside (a newcomer's map):
+//! - `front`: [`Pool`](crate::Pool), the public handle of both kinds; `pool`:
+//!   the core under it and `Backend`, what threads and processes do differently.
 //! - `numbering`: sequence numbers (one atomic word, epochs cut by gathers).
 //! - `collector`: the reorder buffer; shared by thread and process pools.
-//! - `pool`: the pool core: numbering, dispatch, workers, gather.
+//! - `wakers`: async waits on the collector (no thread per wait).
+//! - `thread_pool`: [`thread()`](crate::thread()) and the thread backend.
 //! - `dispatch`: adaptive batching of jobs between scatter and workers.
 //! - `worker`: the loop a thread worker runs.
 //! - `supervisor`: the actix actor that fronts a pool for actor-to-actor use.
 //! - `completed`: streaming gather, in completion order.
-//! - `thread_pool`: the public `Thread` handle.
 
 pub(crate) mod collector;
 pub(crate) mod completed;
 pub(crate) mod dispatch;
+pub(crate) mod front;
 #[cfg(test)]
 mod model;
 pub(crate) mod numbering;
 pub(crate) mod pool;
 pub(crate) mod supervisor;
-pub use completed::Completed;
+pub use completed::{Completed, CompletedStream};
 pub use supervisor::{Gather, Pending, Scatter, Supervisor};
 pub(crate) mod thread_pool;
+pub(crate) mod wakers;
 pub(crate) mod worker;
 
 /// `LOX_DEBUG` is set to a true-like value (1, true, yes, on; any case):

@@ -45,6 +45,11 @@ impl<W: Word> Numbering<W> {
         key
     }
 
+    /// Jobs numbered in the current epoch (not yet cut by a gather).
+    pub(crate) fn peek(&self) -> usize {
+        (split(self.0.load()).1).min(MAX_PER_GATHER) as usize
+    }
+
     /// End the current epoch and start the next: returns the epoch cut and
     /// how many jobs it holds. Every key taken before this CAS carries the
     /// cut epoch and an index below that count; every later key, the next

@@ -1,46 +1,65 @@
-//! The pool core: numbering and reorder (the collector), the job channel, and
-//! the worker threads, which start one per scatter until the pool has its
-//! `n_workers` (a pool that is never used starts none).
+//! The pool core, one for both kinds: the collector, debug mode (`n_workers
+//! == 0` runs jobs inline), lazy start (one worker per scatter until the pool
+//! has its `n_workers`), gathers. What threads and processes do differently
+//! is a [`Backend`]: how a job reaches a worker, how a worker starts, and
+//! which jobs have not started yet.
 //!
-//! Hot path: `scatter` is one `fetch_add` and a push onto the partial chunk
-//! (see [`dispatch`](super::dispatch)); a worker takes a chunk with one
-//! receive and reports it with one send. Nothing on it passes through actix's
-//! mailbox.
+//! Hot path: `scatter` is one `fetch_add` and the backend's `send`; nothing
+//! on it passes through actix's mailbox.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::collector::{Collector, Cut, Ticket};
-use super::completed::Completed;
-use super::dispatch::{Chunk, Dispatch};
-use super::worker::{self, Job};
+use super::collector::{Collector, Cut, Key, Outcome, Ticket};
 use crate::error::TaskError;
+use crate::progress::{with_bar, Progress};
 
-pub(crate) struct PoolCore<A: Send, R> {
-    pub(crate) f: Job<A, R>,
+/// How jobs reach a pool's workers, and how outcomes come back: all that
+/// thread pools and process pools do differently.
+pub trait Backend<A, R>: Send + Sync + 'static {
+    /// The kind's public name, for `Debug`.
+    const KIND: &'static str;
+
+    /// Debug mode: run one job in the caller's thread.
+    fn inline(&self, args: A) -> Outcome<R>;
+
+    /// Hand one numbered job to the workers, or settle it on `results` at
+    /// once when it cannot go (e.g. an argument that fails to encode).
+    fn send(&self, key: Key, args: A, results: &Collector<R>);
+
+    /// Start worker `index`, which reports to `results`. When the first
+    /// worker cannot start, the core fails the queued jobs with
+    /// [`fail_queued`](Backend::fail_queued).
+    fn start(&self, index: usize, results: &Arc<Collector<R>>) -> std::io::Result<()>;
+
+    /// No worker could be started: settle every job sent so far with `why`.
+    fn fail_queued(&self, why: &TaskError, results: &Collector<R>);
+
+    /// Jobs sent and not yet started by a worker.
+    fn unstarted(&self) -> usize;
+}
+
+/// A pool: the user's function, the collector, and the backend's workers.
+pub(crate) struct Core<A, R, B> {
+    /// For `call`.
+    pub(crate) f: Arc<dyn Fn(A) -> R + Send + Sync>,
     /// 0: run every job inline in `scatter`.
     pub(crate) n_workers: usize,
     pub(crate) collector: Arc<Collector<R>>,
-    dispatch: Arc<Dispatch<A>>,
-    jobs_tx: Sender<Chunk<A>>,
-    jobs_rx: Receiver<Chunk<A>>,
+    pub(crate) backend: B,
     spawned: AtomicUsize,
     spawn_lock: Mutex<()>,
 }
 
-impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
-    pub(crate) fn new(n_workers: usize, f: Job<A, R>) -> Self {
-        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
-        PoolCore {
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
+    pub(crate) fn new(n_workers: usize, f: Arc<dyn Fn(A) -> R + Send + Sync>, backend: B) -> Self {
+        Core {
             f,
-            n_workers,
+            n_workers: if super::debug_forced() { 0 } else { n_workers },
             collector: Collector::new(),
-            dispatch: Arc::new(Dispatch::new(n_workers)),
-            jobs_tx,
-            jobs_rx,
+            backend,
             spawned: AtomicUsize::new(0),
             spawn_lock: Mutex::new(()),
         }
@@ -50,132 +69,72 @@ impl<A: Send + 'static, R: Send + 'static> PoolCore<A, R> {
     pub(crate) fn scatter(&self, args: A) -> Ticket {
         let key = self.collector.next_key();
         if self.n_workers == 0 {
-            self.collector.deposit(key, worker::run(&*self.f, args));
+            self.collector.deposit(key, self.backend.inline(args));
         } else {
-            if let Some(chunk) = self.dispatch.push(key, args) {
-                // Never fails: the core holds a receiver of its own.
-                let _ = self.jobs_tx.send(chunk);
-            }
+            self.backend.send(key, args, &self.collector);
             if self.spawned.load(Ordering::Relaxed) < self.n_workers {
-                self.spawn_worker();
+                self.start_worker();
             }
         }
         self.collector.ticket(key)
     }
 
     #[cold]
-    fn spawn_worker(&self) {
+    fn start_worker(&self) {
         let _guard = self.spawn_lock.lock();
         let i = self.spawned.load(Ordering::Relaxed);
         if i >= self.n_workers {
             return;
         }
-        let (local, wake) = self.dispatch.register();
-        let w = worker::Worker {
-            dispatch: self.dispatch.clone(),
-            jobs: self.jobs_rx.clone(),
-            local,
-            wake,
-        };
-        let (f, results) = (self.f.clone(), self.collector.sender());
-        let spawned = std::thread::Builder::new()
-            .name(format!("lox-worker-{i}"))
-            .spawn(move || worker::serve(f, w, results));
-        match spawned {
-            Ok(_) => self.spawned.store(i + 1, Ordering::Relaxed),
+        match self.backend.start(i, &self.collector) {
+            Ok(()) => self.spawned.store(i + 1, Ordering::Relaxed),
             Err(e) if i == 0 => {
                 // No worker will ever take the queued jobs: fail them rather
                 // than let a gather wait forever. The next scatter tries again.
-                log::error!("lox: could not start a worker thread: {e}");
-                let why = format!("could not start a worker thread: {e}");
-                for chunk in self.dispatch.drain() {
-                    let _ = self.jobs_tx.send(chunk);
-                }
-                for chunk in self.jobs_rx.try_iter() {
-                    self.dispatch.taken(chunk.len());
-                    for (key, _) in chunk {
-                        self.collector
-                            .deposit(key, Err(Box::new(TaskError::Launch(why.clone()))));
-                    }
-                }
+                log::error!("lox: could not start a worker: {e}");
+                let why = TaskError::Launch(format!("could not start a worker thread: {e}"));
+                self.backend.fail_queued(&why, &self.collector);
             }
             Err(e) => log::warn!("lox: running on {i} workers, could not start another: {e}"),
         }
     }
 
-    /// Take every job scattered so far for a gather. (Jobs still in the
-    /// dispatch buffer need no flush: workers take them before they park.)
-    pub(crate) fn cut(&self) -> Cut {
-        self.collector.cut()
+    /// Jobs scattered and not yet started by a worker.
+    pub(crate) fn len(&self) -> usize {
+        self.backend.unstarted()
     }
 
-    /// Jobs scattered but not yet taken by a worker.
-    pub(crate) fn pending(&self) -> usize {
-        self.dispatch.pending()
+    /// The outcomes of the jobs of `cut`, in scatter order.
+    pub(crate) fn outcomes(&self, cut: Cut, progress: Progress) -> Vec<Result<R, TaskError>> {
+        with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p)).into_outcomes()
     }
 
-    pub(crate) fn try_gather_with(&self, progress: Bar) -> Vec<Result<R, TaskError>> {
-        let cut = self.cut();
-        outcomes_of(&self.collector, cut, progress)
-    }
-
+    /// The results of the jobs of `cut`, or the panic naming the first failure.
     #[track_caller]
-    pub(crate) fn gather_with(&self, progress: Bar) -> Vec<R> {
-        let cut = self.cut();
-        results_of(&self.collector, cut, progress)
-    }
-
-    pub(crate) fn gather_iter(&self) -> Completed<R> {
-        let cut = self.cut();
-        Completed::new(self.collector.clone(), cut)
-    }
-}
-
-impl<A: Send, R> Drop for PoolCore<A, R> {
-    fn drop(&mut self) {
-        // Queued jobs still run after the last handle is gone.
-        for chunk in self.dispatch.drain() {
-            let _ = self.jobs_tx.send(chunk);
+    pub(crate) fn results(&self, cut: Cut, progress: Progress) -> Vec<R> {
+        let bucket = with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p));
+        match bucket.into_results() {
+            Ok(results) => results,
+            Err(failed) => super::raise(failed, cut.len()),
         }
     }
 }
 
-/// How a gather reports progress.
-pub(crate) type Bar = crate::progress::Progress;
-
-fn with_progress<T>(progress: Bar, len: usize, f: impl FnOnce(&mut dyn FnMut(usize)) -> T) -> T {
-    crate::progress::with_bar(progress, len, f)
+/// What the Supervisor needs of a pool, whatever its backend.
+pub(crate) trait Front<A, R>: Send + Sync {
+    fn scatter(&self, args: A) -> Ticket;
+    fn len(&self) -> usize;
+    fn collector(&self) -> &Arc<Collector<R>>;
 }
 
-/// `try_gather` for any pool: one outcome per job, in scatter order.
-pub(crate) fn gather_outcomes<R: Send + 'static>(
-    c: &Collector<R>,
-    progress: Bar,
-) -> Vec<Result<R, TaskError>> {
-    outcomes_of(c, c.cut(), progress)
-}
-
-/// `gather` for any pool: results in scatter order, or the panic that names
-/// the first failed job once every job has finished.
-#[track_caller]
-pub(crate) fn gather_results<R: Send + 'static>(c: &Collector<R>, progress: Bar) -> Vec<R> {
-    results_of(c, c.cut(), progress)
-}
-
-/// The outcomes of the jobs of `cut`.
-pub(crate) fn outcomes_of<R: Send + 'static>(
-    c: &Collector<R>,
-    cut: Cut,
-    progress: Bar,
-) -> Vec<Result<R, TaskError>> {
-    with_progress(progress, cut.len(), |p| c.try_gather(cut, p))
-}
-
-/// The results of the jobs of `cut`, or the panic naming the first failure.
-#[track_caller]
-pub(crate) fn results_of<R: Send + 'static>(c: &Collector<R>, cut: Cut, progress: Bar) -> Vec<R> {
-    match with_progress(progress, cut.len(), |p| c.gather(cut, p)) {
-        Ok(v) => v,
-        Err(failed) => super::raise(failed, cut.len()),
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Front<A, R> for Core<A, R, B> {
+    fn scatter(&self, args: A) -> Ticket {
+        Core::scatter(self, args)
+    }
+    fn len(&self) -> usize {
+        Core::len(self)
+    }
+    fn collector(&self) -> &Arc<Collector<R>> {
+        &self.collector
     }
 }

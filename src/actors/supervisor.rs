@@ -1,16 +1,16 @@
 //! The Supervisor actor: a pool's face in an actix application.
 //!
 //! Every pool has one Supervisor, started on lox's background actix System the
-//! first time [`Thread::supervisor`](crate::Thread::supervisor) asks for its
-//! address. It shares the pool core with the `Thread` handles (numbering,
-//! job channel, reorder buffer) and answers [`Scatter`], [`Gather`] and
+//! first time [`Pool::supervisor`](crate::Pool::supervisor) asks for its
+//! address. It shares the pool core with the pool's handles (numbering,
+//! workers, reorder buffer) and answers [`Scatter`], [`Gather`] and
 //! [`Pending`] messages, so an actor can use a pool actor-to-actor without ever
-//! blocking its event loop: a `Gather` waits on a helper thread and resolves as
-//! a future. The per-job hot path of the `Thread` handle does not pass through
+//! blocking its event loop: a `Gather` resolves as a future woken when the
+//! outcomes arrive. The per-job hot path of the handles does not pass through
 //! this mailbox.
 //!
-//! The address is a full handle: the pool keeps running while any `Thread`
-//! handle or any `Addr<Supervisor>` is alive.
+//! The address is a full handle: the pool keeps running while any handle or
+//! any `Addr<Supervisor>` is alive.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::collector::Ticket;
-use super::pool::{outcomes_of, PoolCore};
+use super::pool::Front;
+use super::wakers::AllDone;
 use crate::error::TaskError;
 
 /// The actor that owns a pool: answers [`Scatter`], [`Gather`] and [`Pending`].
@@ -36,11 +37,11 @@ use crate::error::TaskError;
 /// assert_eq!(outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(), vec![2, 3]);
 /// ```
 pub struct Supervisor<A: Send + 'static, R: Send + 'static> {
-    core: Arc<PoolCore<A, R>>,
+    core: Arc<dyn Front<A, R>>,
 }
 
 impl<A: Send + 'static, R: Send + 'static> Supervisor<A, R> {
-    pub(crate) fn new(core: Arc<PoolCore<A, R>>) -> Self {
+    pub(crate) fn new(core: Arc<dyn Front<A, R>>) -> Self {
         Supervisor { core }
     }
 }
@@ -67,8 +68,7 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Scatter<A>> for Supervisor<A,
 
 /// Message: gather every job scattered before it (through any handle or
 /// message), answering with one outcome per job in scatter order, like
-/// `try_gather`. The wait happens on a helper thread: the actor's event loop
-/// never blocks.
+/// `try_gather`. The actor's event loop never blocks, and no thread waits.
 pub struct Gather<R> {
     _result: PhantomData<fn() -> R>,
 }
@@ -103,12 +103,10 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Gather<R>> for Supervisor<A, 
 
     fn handle(&mut self, _: Gather<R>, _: &mut Context<Self>) -> Self::Result {
         // Cut now, in mailbox order, so the gather takes exactly the jobs
-        // scattered before it; wait off the event loop.
-        let cut = self.core.cut();
-        let collector = self.core.collector.clone();
-        Box::pin(crate::runtime::off_thread("lox-gather", move || {
-            outcomes_of(&collector, cut, Default::default())
-        }))
+        // scattered before it; the future wakes as outcomes arrive.
+        let collector = self.core.collector().clone();
+        let done = AllDone::new(collector.clone(), collector.cut());
+        Box::pin(async move { done.await.into_outcomes() })
     }
 }
 
@@ -124,6 +122,6 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Pending> for Supervisor<A, R>
     type Result = usize;
 
     fn handle(&mut self, _: Pending, _: &mut Context<Self>) -> usize {
-        self.core.pending()
+        self.core.len()
     }
 }

@@ -5,21 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
-use super::manager::{Config, Control, Job, Manager, HANDSHAKE_TIMEOUT};
+use super::manager::{Config, Control, Held, Job, Manager, HANDSHAKE_TIMEOUT};
 use super::message::Down;
 use super::payload;
 use super::registry;
-use crate::actors::collector::{Collector, Key, Outcome, Ticket};
-use crate::actors::completed::{into_stream, Completed};
-use crate::actors::pool::{gather_outcomes, gather_results, outcomes_of, results_of};
+use crate::actors::collector::{Collector, Key, Outcome};
+use crate::actors::pool::Backend;
 use crate::error::TaskError;
+use crate::Pool;
 
 /// The number of CPUs: the worker count of a bare `#[lox::process]`.
 pub(crate) fn default_processes() -> usize {
@@ -39,6 +38,10 @@ pub(crate) fn default_processes() -> usize {
 /// trip of both argument and result, so a type that does not survive it fails
 /// in debug mode too, and a panic is caught and reported by `gather` exactly as
 /// with workers.
+///
+/// `scatter` encodes the argument in the caller's thread: one that fails to
+/// encode, or is over the [`max_frame`](Process::max_frame) cap, fails its
+/// job with [`TaskError::Protocol`] at once.
 ///
 /// Worker processes start on the first scatter (not here), up to `n_workers`,
 /// stay up between gathers, and are killed when the last handle is dropped
@@ -80,11 +83,6 @@ where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
-    let n = if crate::actors::debug_forced() {
-        0
-    } else {
-        n_workers
-    };
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let config = Config {
         launchers: vec![Launcher::local()],
@@ -93,48 +91,43 @@ where
         max_frame: frame::DEFAULT_MAX_FRAME,
         handshake_timeout: HANDSHAKE_TIMEOUT,
     };
-    Process {
-        shared: Arc::new(Shared {
-            f,
-            n_workers: n,
-            entry: entry::entry_of(f),
-            collector: Collector::new(),
-            jobs_tx,
-            jobs_rx,
-            spawned: AtomicUsize::new(0),
-            spawn_lock: Mutex::new(()),
-            max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
-            control: Arc::new(Control::new(config)),
-            codec: Codec {
-                encode: encode_job::<A>,
-                inline: run_inline::<A, R>,
-                manage: |m| m.run(),
-            },
-        }),
-    }
+    let backend = Processes {
+        f,
+        entry: entry::entry_of(f),
+        jobs_tx,
+        jobs_rx,
+        held: (0..n_workers).map(|_| Held::default()).collect(),
+        max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
+        control: Arc::new(Control::new(config)),
+        codec: Codec {
+            encode: encode_job::<A>,
+            inline: run_inline::<A, R>,
+            manage: |m| m.run(),
+        },
+    };
+    Pool::new(n_workers, Arc::new(f), backend)
 }
 
-/// A function wrapped in a pool of worker processes (see [`process`](crate::process())).
+/// A function wrapped in a pool of worker processes (see
+/// [`process`](crate::process())); its methods are those of [`Pool`], plus
+/// the builders below.
 ///
-/// A cheap `Clone + Send + Sync` handle with the same methods as
-/// [`Thread`](crate::Thread): clones share one pool and one list of pending
-/// results. The builders ([`with_launcher`](Process::with_launcher),
+/// A cheap `Clone + Send + Sync` handle: clones share one pool and one list
+/// of pending results. The builders ([`with_launcher`](Process::with_launcher),
 /// [`retries`](Process::retries), [`job_timeout`](Process::job_timeout),
 /// [`max_frame`](Process::max_frame)) change the pool that every clone shares;
 /// call them before the first scatter.
-pub struct Process<A, R> {
-    shared: Arc<Shared<A, R>>,
-}
+pub type Process<A, R> = Pool<A, R, Processes<A, R>>;
 
-struct Shared<A, R> {
+/// The backend of a process pool: encoded jobs on a channel, one manager
+/// thread per worker process (see `manager`).
+pub struct Processes<A, R> {
     f: fn(A) -> R,
-    n_workers: usize,
     entry: Result<Entry, String>,
-    collector: Arc<Collector<R>>,
     jobs_tx: Sender<Job>,
     jobs_rx: Receiver<Job>,
-    spawned: AtomicUsize,
-    spawn_lock: Mutex<()>,
+    /// Per worker slot: jobs its manager holds that have not started.
+    held: Arc<[Held]>,
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
     control: Arc<Control>,
@@ -156,7 +149,7 @@ type Encode<A> = fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, T
 /// `run_inline`: a job in the caller's thread (debug mode).
 type Inline<A, R> = fn(fn(A) -> R, &A, usize) -> Outcome<R>;
 
-impl<A, R> Drop for Shared<A, R> {
+impl<A, R> Drop for Processes<A, R> {
     fn drop(&mut self) {
         // Runs before `jobs_tx` drops: managers wake to a closed channel and
         // a shutdown flag, and find their workers killed.
@@ -164,20 +157,58 @@ impl<A, R> Drop for Shared<A, R> {
     }
 }
 
-impl<A, R> Clone for Process<A, R> {
-    fn clone(&self) -> Self {
-        Process {
-            shared: self.shared.clone(),
+impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
+    const KIND: &'static str = "Process";
+
+    fn inline(&self, args: A) -> Outcome<R> {
+        (self.codec.inline)(self.f, &args, self.max_frame.load(Ordering::Relaxed))
+    }
+
+    /// The argument is encoded here, in the caller's thread: one that fails
+    /// to encode, or is over the `max_frame` cap, fails its job at once.
+    fn send(&self, key: Key, args: A, results: &Collector<R>) {
+        let max = self.max_frame.load(Ordering::Relaxed);
+        let (encoded, pins) =
+            registry::collect_pins(|| (self.codec.encode)(key, &self.entry, &args, max));
+        match encoded {
+            Ok(frame) => {
+                let attempts = 0;
+                // Never fails: the backend holds a receiver of its own.
+                let _ = self.jobs_tx.send(Job {
+                    key,
+                    frame,
+                    attempts,
+                    pins,
+                });
+            }
+            Err(e) => results.deposit(key, Err(Box::new(e))),
         }
     }
-}
 
-impl<A, R> std::fmt::Debug for Process<A, R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Process")
-            .field("n_workers", &self.shared.n_workers)
-            .field("pending", &self.shared.jobs_rx.len())
-            .finish_non_exhaustive()
+    fn start(&self, index: usize, results: &Arc<Collector<R>>) -> std::io::Result<()> {
+        let manage = self.codec.manage;
+        let manager = Manager::<R>::new(
+            self.control.clone(),
+            self.jobs_rx.clone(),
+            results.clone(),
+            index,
+            self.held.clone(),
+        );
+        std::thread::Builder::new()
+            .name(format!("lox-process-{index}"))
+            .spawn(move || manage(manager))
+            .map(drop)
+    }
+
+    fn fail_queued(&self, why: &TaskError, results: &Collector<R>) {
+        for job in self.jobs_rx.try_iter() {
+            results.deposit(job.key, Err(Box::new(why.clone())));
+        }
+    }
+
+    fn unstarted(&self) -> usize {
+        let held: usize = self.held.iter().map(|h| h.0.load(Ordering::Relaxed)).sum();
+        self.jobs_rx.len() + held
     }
 }
 
@@ -187,11 +218,10 @@ where
     R: Send + 'static,
 {
     fn configure(self, change: impl FnOnce(&mut Config)) -> Self {
-        let mut config = self.shared.control.config.lock();
+        let backend = &self.core().backend;
+        let mut config = backend.control.config.lock();
         change(&mut config);
-        self.shared
-            .max_frame
-            .store(config.max_frame, Ordering::Relaxed);
+        backend.max_frame.store(config.max_frame, Ordering::Relaxed);
         drop(config);
         self
     }
@@ -280,260 +310,6 @@ where
     /// ```
     pub fn handshake_timeout(self, d: Duration) -> Self {
         self.configure(|c| c.handshake_timeout = d)
-    }
-
-    /// Plain call in the caller's thread and process: the function as if
-    /// undecorated (no serialization).
-    ///
-    /// ```
-    /// let double = lox::process(2, |x: i32| x * 2);
-    /// assert_eq!(double.call(21), 42);
-    /// assert!(double.is_empty()); // nothing was scattered, no process started
-    /// ```
-    pub fn call(&self, args: A) -> R {
-        (self.shared.f)(args)
-    }
-
-    /// Enqueue one job; never blocks on the job. Returns its [`Ticket`].
-    ///
-    /// The argument is encoded here, in the caller's thread: an argument that
-    /// fails to encode, or is over the [`max_frame`](Process::max_frame) cap,
-    /// makes the job fail with [`TaskError::Protocol`].
-    ///
-    /// ```
-    /// let pool = lox::process(0, |s: String| s.len());
-    /// let t = pool.scatter("four".to_string());
-    /// assert_eq!(t.seq(), 0);
-    /// assert_eq!(pool.gather(), vec![4]);
-    /// ```
-    pub fn scatter(&self, args: A) -> Ticket {
-        let sh = &*self.shared;
-        let key = sh.collector.next_key();
-        if sh.n_workers == 0 {
-            sh.collector.deposit(
-                key,
-                (sh.codec.inline)(sh.f, &args, sh.max_frame.load(Ordering::Relaxed)),
-            );
-        } else {
-            let (encoded, pins) = registry::collect_pins(|| {
-                (sh.codec.encode)(key, &sh.entry, &args, sh.max_frame.load(Ordering::Relaxed))
-            });
-            match encoded {
-                Ok(frame) => {
-                    // Never fails: the pool holds a receiver of its own.
-                    let _ = sh.jobs_tx.send(Job {
-                        key,
-                        frame,
-                        attempts: 0,
-                        pins,
-                    });
-                    if sh.spawned.load(Ordering::Relaxed) < sh.n_workers {
-                        self.spawn_manager();
-                    }
-                }
-                Err(e) => sh.collector.deposit(key, Err(Box::new(e))),
-            }
-        }
-        sh.collector.ticket(key)
-    }
-
-    #[cold]
-    fn spawn_manager(&self) {
-        let sh = &*self.shared;
-        let _guard = sh.spawn_lock.lock();
-        let i = sh.spawned.load(Ordering::Relaxed);
-        if i >= sh.n_workers {
-            return;
-        }
-        let manage = sh.codec.manage;
-        let manager = Manager::<R>::new(
-            sh.control.clone(),
-            sh.jobs_rx.clone(),
-            sh.collector.clone(),
-            sh.n_workers,
-            i,
-        );
-        match std::thread::Builder::new()
-            .name(format!("lox-process-{i}"))
-            .spawn(move || manage(manager))
-        {
-            Ok(_) => sh.spawned.store(i + 1, Ordering::Relaxed),
-            Err(e) if i == 0 => {
-                let why = format!("could not start a manager thread: {e}");
-                for job in sh.jobs_rx.try_iter() {
-                    sh.collector
-                        .deposit(job.key, Err(Box::new(TaskError::Launch(why.clone()))));
-                }
-            }
-            Err(e) => {
-                log::warn!("lox: running on {i} worker processes, could not start another: {e}")
-            }
-        }
-    }
-
-    /// Block until every job scattered (from any thread) before this call has
-    /// finished; return their results in scatter order.
-    ///
-    /// # Panics
-    ///
-    /// If a job failed (panicked, lost its worker, timed out, …), `gather`
-    /// waits for all the others, then panics with a message naming the job's
-    /// sequence number and the error. Use [`try_gather`](Process::try_gather)
-    /// to get every outcome instead.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u64| x + 1);
-    /// for x in [3, 1, 2] { pool.scatter(x); }
-    /// assert_eq!(pool.gather(), vec![4, 2, 3]);
-    /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
-    /// ```
-    #[track_caller]
-    pub fn gather(&self) -> Vec<R> {
-        gather_results(&self.shared.collector, Default::default())
-    }
-
-    /// Like [`gather`](Process::gather), but never panics: one `Result` per
-    /// job, in scatter order.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: i32| if x < 0 { panic!("negative: {x}") } else { x });
-    /// pool.scatter(1);
-    /// pool.scatter(-1);
-    /// let out = pool.try_gather();
-    /// assert_eq!(out[0], Ok(1));
-    /// assert_eq!(out[1], Err(lox::TaskError::Panicked("negative: -1".into())));
-    /// ```
-    pub fn try_gather(&self) -> Vec<Result<R, TaskError>> {
-        gather_outcomes(&self.shared.collector, Default::default())
-    }
-
-    /// [`gather`](Process::gather) that advances a progress bar by one per
-    /// finished job (see [`Progress`](crate::Progress)).
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u32| x);
-    /// for i in 0..10 { pool.scatter(i); }
-    /// assert_eq!(pool.gather_with(false).len(), 10);
-    /// ```
-    #[track_caller]
-    pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
-        gather_results(&self.shared.collector, progress.into())
-    }
-
-    /// [`try_gather`](Process::try_gather) with a progress bar.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u32| x);
-    /// pool.scatter(7);
-    /// assert_eq!(pool.try_gather_with(false), vec![Ok(7)]);
-    /// ```
-    pub fn try_gather_with(
-        &self,
-        progress: impl Into<crate::Progress>,
-    ) -> Vec<Result<R, TaskError>> {
-        gather_outcomes(&self.shared.collector, progress.into())
-    }
-
-    /// [`gather`](Process::gather) for async callers (actix or tokio): the
-    /// wait happens on a helper thread, never on the executor.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u32| x * 2);
-    /// pool.scatter(1);
-    /// pool.scatter(2);
-    /// let out = actix_rt::System::new().block_on(pool.gather_async());
-    /// assert_eq!(out, vec![2, 4]);
-    /// ```
-    pub async fn gather_async(&self) -> Vec<R> {
-        let c = self.shared.collector.clone();
-        let cut = c.cut(); // at first poll, like Thread::gather_async
-        crate::runtime::off_thread("lox-gather", move || {
-            results_of(&c, cut, Default::default())
-        })
-        .await
-    }
-
-    /// [`try_gather`](Process::try_gather) for async callers.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u32| x + 1);
-    /// pool.scatter(1);
-    /// let out = actix_rt::System::new().block_on(pool.try_gather_async());
-    /// assert_eq!(out, vec![Ok(2)]);
-    /// ```
-    pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
-        let c = self.shared.collector.clone();
-        let cut = c.cut(); // at first poll, like Thread::try_gather_async
-        crate::runtime::off_thread("lox-gather", move || {
-            outcomes_of(&c, cut, Default::default())
-        })
-        .await
-    }
-
-    /// Streaming gather: take every job scattered so far and yield
-    /// `(seq, outcome)` as each finishes, in completion order.
-    ///
-    /// ```
-    /// let pool = lox::process(0, |x: u64| x * x);
-    /// for i in 0..4 { pool.scatter(i); }
-    /// let mut seen: Vec<(usize, u64)> = pool.gather_iter().map(|(s, r)| (s, r.unwrap())).collect();
-    /// seen.sort();
-    /// assert_eq!(seen, vec![(0, 0), (1, 1), (2, 4), (3, 9)]);
-    /// ```
-    pub fn gather_iter(&self) -> Completed<R> {
-        let collector = self.shared.collector.clone();
-        let cut = collector.cut();
-        Completed::new(collector, cut)
-    }
-
-    /// [`gather_iter`](Process::gather_iter) as a `futures::Stream` for async
-    /// callers; the waiting happens on a helper thread.
-    ///
-    /// ```
-    /// use futures::StreamExt;
-    /// let pool = lox::process(0, |x: u32| x * 3);
-    /// for i in 0..3 { pool.scatter(i); }
-    /// let mut got: Vec<(usize, u32)> = actix_rt::System::new().block_on(
-    ///     pool.gather_stream().map(|(seq, r)| (seq, r.unwrap())).collect(),
-    /// );
-    /// got.sort();
-    /// assert_eq!(got, vec![(0, 0), (1, 3), (2, 6)]);
-    /// ```
-    pub fn gather_stream(
-        &self,
-    ) -> impl futures::Stream<Item = (usize, Result<R, TaskError>)> + Send + Unpin {
-        into_stream(self.gather_iter())
-    }
-
-    /// Jobs scattered but not yet started by a worker (not yet sent to a
-    /// worker process): the backlog. Running and finished jobs are not
-    /// counted (a gather still waits for them).
-    ///
-    /// ```
-    /// let pool = lox::process(1, |x: u32| x);
-    /// assert_eq!(pool.len(), 0);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.shared.jobs_rx.len()
-    }
-
-    /// No job is waiting for a worker ([`len`](Process::len) is 0).
-    ///
-    /// ```
-    /// assert!(lox::process(1, |x: u32| x).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The pool's size; 0 when jobs run inline (debug mode).
-    ///
-    /// ```
-    /// assert_eq!(lox::process(3, |x: u32| x).n_workers(), 3);
-    /// assert_eq!(lox::process(0, |x: u32| x).n_workers(), 0);
-    /// ```
-    pub fn n_workers(&self) -> usize {
-        self.shared.n_workers
     }
 }
 

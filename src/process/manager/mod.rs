@@ -28,7 +28,7 @@ mod connection;
 mod scheduler;
 mod state;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,11 @@ pub(crate) struct Job {
     /// Shared primitives in its arguments stay registered while it lives.
     pub(crate) pins: Vec<super::registry::Pin>,
 }
+
+/// A slot's count of held, unstarted jobs, alone on a cache line (written per job).
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Held(pub(crate) AtomicUsize);
 
 /// Settings the builders change; read by managers per launch and per job.
 #[derive(Debug, Clone)]
@@ -119,6 +124,8 @@ pub(crate) struct Manager<R> {
     results: Arc<Collector<R>>,
     /// This manager's worker slot (picks its launcher).
     slot: usize,
+    /// Per slot: jobs its scheduler holds, not started (for the pool's `len`).
+    held: Arc<[Held]>,
     sched: Scheduler,
     machine: Machine,
     /// The worker process, while the state is `Up`.
@@ -128,20 +135,21 @@ pub(crate) struct Manager<R> {
 }
 
 impl<R> Manager<R> {
-    /// The manager of worker slot `slot` of a pool of `workers`.
+    /// The manager of worker slot `slot` of a pool of `held.len()` workers.
     pub(crate) fn new(
         control: Arc<Control>,
         jobs: Receiver<Job>,
         results: Arc<Collector<R>>,
-        workers: usize,
         slot: usize,
+        held: Arc<[Held]>,
     ) -> Self {
         Manager {
             control,
             jobs,
             results,
             slot,
-            sched: Scheduler::new(workers),
+            sched: Scheduler::new(held.len()),
+            held,
             machine: Machine::default(),
             conn: None,
             batch: Vec::new(),
@@ -150,6 +158,12 @@ impl<R> Manager<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
+    /// Tell the pool's `len` how many of this slot's jobs have not started.
+    fn publish(&self) {
+        let held = self.sched.unstarted();
+        self.held[self.slot].0.store(held, Ordering::Relaxed);
+    }
+
     fn fail(&self, key: Key, err: TaskError) {
         self.results.deposit(key, Err(Box::new(err)));
     }
@@ -157,6 +171,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The manager's loop; returns when the pool is dropped.
     pub(crate) fn run(mut self) {
         loop {
+            self.publish();
             // Builders may change these before the first scatter.
             let (retries, timeout) = {
                 let config = self.control.config.lock();
@@ -199,6 +214,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Ok(job) => self.sched.push(job),
                 Err(_) => return Event::JobsClosed,
             }
+            self.publish();
         }
         if self.control.is_shut_down() {
             return Event::Shutdown; // no worker for a dropped pool's jobs
@@ -229,6 +245,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if self.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
+        let held = self.sched.unstarted();
+        self.held[self.slot].0.store(held, Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();

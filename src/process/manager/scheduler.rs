@@ -90,6 +90,14 @@ impl Scheduler {
         self.inflight.is_empty() && self.waiting.is_empty()
     }
 
+    /// Jobs held here that the worker has not started: every waiting one,
+    /// and those in flight behind the running head (only the head can have
+    /// started).
+    pub(crate) fn unstarted(&self) -> usize {
+        let started = self.head().is_some_and(|f| f.started.is_some());
+        self.waiting.len() + self.inflight.len() - usize::from(started)
+    }
+
     /// A job taken from the pool's queue while idle.
     pub(crate) fn push(&mut self, job: Job) {
         self.waiting.push_back(job);

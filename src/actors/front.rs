@@ -1,0 +1,294 @@
+//! `Pool<A, R, B>`: the public handle of every pool, written once. Its two
+//! kinds are [`Thread`](crate::Thread) and [`Process`](crate::Process).
+
+use std::sync::{Arc, OnceLock};
+
+use actix::Addr;
+
+use super::collector::Ticket;
+use super::completed::{Completed, CompletedStream};
+use super::pool::{Backend, Core};
+use super::supervisor::Supervisor;
+use super::wakers::AllDone;
+use crate::error::TaskError;
+
+/// A function wrapped in a pool of workers: [`Thread`](crate::Thread) (made
+/// by [`thread()`](crate::thread())) or [`Process`](crate::Process) (made by
+/// [`process()`](crate::process())); `B` is how jobs reach the workers.
+///
+/// A cheap `Clone` handle: clones share one pool and one list of pending
+/// results, so jobs scattered through any clone, from any thread, are
+/// gathered by the next `gather` through any clone.
+///
+/// ```
+/// let pool: lox::Thread<u64, u64> = lox::thread(4, |x| x * 2);
+/// pool.clone().scatter(1); // through a clone
+/// assert_eq!(pool.gather(), vec![2]);
+/// ```
+pub struct Pool<A: Send + 'static, R: Send + 'static, B> {
+    core: Arc<Core<A, R, B>>,
+    /// Held by the handles only: the actor stops with the last of them.
+    supervisor: Arc<OnceLock<Addr<Supervisor<A, R>>>>,
+}
+
+impl<A: Send + 'static, R: Send + 'static, B> Clone for Pool<A, R, B> {
+    fn clone(&self) -> Self {
+        let (core, supervisor) = (self.core.clone(), self.supervisor.clone());
+        Pool { core, supervisor }
+    }
+}
+
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> std::fmt::Debug for Pool<A, R, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(B::KIND)
+            .field("n_workers", &self.n_workers())
+            .field("len", &self.len())
+            .field("pending", &self.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
+    /// A pool of `n_workers` (0, or `LOX_DEBUG` set: inline) on `backend`.
+    pub(crate) fn new(n_workers: usize, f: Arc<dyn Fn(A) -> R + Send + Sync>, backend: B) -> Self {
+        let core = Arc::new(Core::new(n_workers, f, backend));
+        Pool {
+            core,
+            supervisor: Arc::default(),
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Core<A, R, B> {
+        &self.core
+    }
+
+    /// Plain call in the caller's thread: the function as if undecorated.
+    ///
+    /// ```
+    /// let double = lox::thread(2, |x: i32| x * 2);
+    /// assert_eq!(double.call(21), 42);
+    /// assert!(double.is_empty()); // nothing was scattered
+    /// ```
+    pub fn call(&self, args: A) -> R {
+        (self.core().f)(args)
+    }
+
+    /// Enqueue one job; never blocks on the job. Returns its [`Ticket`].
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |s: String| s.len());
+    /// let t = pool.scatter("four".to_string());
+    /// assert_eq!(t.seq(), 0);
+    /// assert_eq!(pool.gather(), vec![4]);
+    /// ```
+    #[inline]
+    pub fn scatter(&self, args: A) -> Ticket {
+        self.core().scatter(args)
+    }
+
+    /// Block until every job scattered (from any thread) before this call has
+    /// finished; return their results in scatter order.
+    ///
+    /// # Panics
+    ///
+    /// If a job failed (panicked, lost its worker process, timed out, …),
+    /// `gather` waits for all the others, then panics with a message naming
+    /// the job's sequence number and the error. Use
+    /// [`try_gather`](Pool::try_gather) to get every outcome instead.
+    ///
+    /// ```
+    /// let pool = lox::thread(3, |ms: u64| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    ///     ms
+    /// });
+    /// for ms in [30, 10, 20] { pool.scatter(ms); }
+    /// assert_eq!(pool.gather(), vec![30, 10, 20]); // scatter order, not finish order
+    /// assert_eq!(pool.gather(), Vec::<u64>::new()); // nothing new was scattered
+    /// ```
+    #[track_caller]
+    pub fn gather(&self) -> Vec<R> {
+        self.core()
+            .results(self.core().collector.cut(), Default::default())
+    }
+
+    /// Like [`gather`](Pool::gather), but never panics: one `Result` per job,
+    /// in scatter order.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: i32| if x < 0 { panic!("negative: {x}") } else { x });
+    /// pool.scatter(1);
+    /// pool.scatter(-1);
+    /// let out = pool.try_gather();
+    /// assert_eq!(out[0], Ok(1));
+    /// assert_eq!(out[1], Err(lox::TaskError::Panicked("negative: -1".into())));
+    /// ```
+    pub fn try_gather(&self) -> Vec<Result<R, TaskError>> {
+        self.core()
+            .outcomes(self.core().collector.cut(), Default::default())
+    }
+
+    /// [`gather`](Pool::gather) that advances a progress bar by one per
+    /// finished job: `true` or [`Progress::bar()`](crate::Progress::bar) for a
+    /// default terminal bar, an `indicatif::ProgressBar` of your own, or
+    /// `false` for none.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x);
+    /// for i in 0..100 { pool.scatter(i); }
+    /// let out = pool.gather_with(false);
+    /// assert_eq!(out.len(), 100);
+    /// ```
+    #[track_caller]
+    pub fn gather_with(&self, progress: impl Into<crate::Progress>) -> Vec<R> {
+        self.core()
+            .results(self.core().collector.cut(), progress.into())
+    }
+
+    /// [`try_gather`](Pool::try_gather) with a progress bar, as in
+    /// [`gather_with`](Pool::gather_with).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x);
+    /// pool.scatter(7);
+    /// assert_eq!(pool.try_gather_with(false), vec![Ok(7)]);
+    /// ```
+    pub fn try_gather_with(
+        &self,
+        progress: impl Into<crate::Progress>,
+    ) -> Vec<Result<R, TaskError>> {
+        self.core()
+            .outcomes(self.core().collector.cut(), progress.into())
+    }
+
+    /// [`gather`](Pool::gather) for async callers (actix, tokio or any
+    /// executor): the task is woken as outcomes arrive; no executor thread
+    /// blocks and no thread is started for the wait.
+    ///
+    /// The jobs taken are those scattered before the future is first polled.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x * 2);
+    /// pool.scatter(1);
+    /// pool.scatter(2);
+    /// let out = futures::executor::block_on(pool.gather_async());
+    /// assert_eq!(out, vec![2, 4]);
+    /// ```
+    pub async fn gather_async(&self) -> Vec<R> {
+        let (collector, cut) = (&self.core().collector, self.core().collector.cut()); // at first poll
+        match AllDone::new(collector.clone(), cut).await.into_results() {
+            Ok(results) => results,
+            Err(failed) => super::raise(failed, cut.len()),
+        }
+    }
+
+    /// [`try_gather`](Pool::try_gather) for async callers.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x + 1);
+    /// pool.scatter(1);
+    /// let out = futures::executor::block_on(pool.try_gather_async());
+    /// assert_eq!(out, vec![Ok(2)]);
+    /// ```
+    pub async fn try_gather_async(&self) -> Vec<Result<R, TaskError>> {
+        let collector = &self.core().collector;
+        let cut = collector.cut(); // at first poll
+        AllDone::new(collector.clone(), cut).await.into_outcomes()
+    }
+
+    /// Streaming gather: take every job scattered so far and yield
+    /// `(seq, outcome)` as each finishes, in completion order rather than
+    /// scatter order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = lox::thread(2, |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms });
+    /// pool.scatter(200);
+    /// pool.scatter(1);
+    /// let order: Vec<usize> = pool.gather_iter().map(|(seq, _)| seq).collect();
+    /// assert_eq!(order.len(), 2);
+    /// ```
+    pub fn gather_iter(&self) -> Completed<R> {
+        Completed::new(self.core().collector.clone(), self.core().collector.cut())
+    }
+
+    /// [`gather_iter`](Pool::gather_iter) as a `futures::Stream` for async
+    /// callers; no thread waits for it, and dropping it early discards the
+    /// outcomes it has not yielded.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// let pool = lox::thread(2, |x: u32| x * 3);
+    /// for i in 0..4 { pool.scatter(i); }
+    /// let mut got: Vec<(usize, u32)> = futures::executor::block_on(
+    ///     pool.gather_stream().map(|(seq, r)| (seq, r.unwrap())).collect(),
+    /// );
+    /// got.sort();
+    /// assert_eq!(got, vec![(0, 0), (1, 3), (2, 6), (3, 9)]);
+    /// ```
+    pub fn gather_stream(&self) -> CompletedStream<R> {
+        self.gather_iter().into()
+    }
+
+    /// Jobs scattered and not yet started by a worker: the backlog. Running
+    /// jobs, finished jobs and jobs run inline (`n_workers == 0`) are not
+    /// counted; for jobs not yet gathered, see [`pending`](Pool::pending).
+    ///
+    /// ```
+    /// let pool = lox::thread(1, |x: u32| x);
+    /// assert_eq!(pool.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.core().len()
+    }
+
+    /// Jobs scattered and not yet gathered: how many the next gather takes
+    /// (waiting, running or finished), if nothing else is scattered first.
+    ///
+    /// ```
+    /// let pool = lox::thread(0, |x: u32| x); // 0: jobs run inline, in scatter
+    /// pool.scatter(1);
+    /// pool.scatter(2);
+    /// assert_eq!((pool.len(), pool.pending()), (0, 2)); // done, not yet gathered
+    /// pool.gather();
+    /// assert_eq!(pool.pending(), 0);
+    /// ```
+    pub fn pending(&self) -> usize {
+        self.core().collector.pending()
+    }
+
+    /// No job is waiting for a worker ([`len`](Pool::len) is 0).
+    ///
+    /// ```
+    /// assert!(lox::thread(1, |x: u32| x).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pool's size; 0 when jobs run inline (debug mode).
+    ///
+    /// ```
+    /// assert_eq!(lox::thread(3, |x: u32| x).n_workers(), 3);
+    /// assert_eq!(lox::thread(0, |x: u32| x).n_workers(), 0);
+    /// ```
+    pub fn n_workers(&self) -> usize {
+        self.core().n_workers
+    }
+
+    /// The address of the pool's [`Supervisor`] actor, for actix applications:
+    /// send it [`Scatter`](crate::actors::Scatter), [`Gather`](crate::actors::Gather)
+    /// and [`Pending`](crate::actors::Pending) messages to use the pool
+    /// actor-to-actor without blocking. Started on first request.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x);
+    /// let a = pool.supervisor();
+    /// let b = pool.clone().supervisor();
+    /// assert_eq!(a, b); // one Supervisor per pool
+    /// ```
+    pub fn supervisor(&self) -> Addr<Supervisor<A, R>> {
+        let core = self.core.clone();
+        let start = || crate::runtime::start(move |_| Supervisor::new(core));
+        self.supervisor.get_or_init(start).clone()
+    }
+}
