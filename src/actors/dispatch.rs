@@ -42,7 +42,7 @@ use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use parking_lot::RwLock;
 
 use super::numbering::Key;
-use crate::sync::platform::{Mailbox, Platform, Real, Word};
+use crate::sync::platform::{Locked, Platform, Real, Word};
 
 /// Work one chunk should carry, in nanoseconds of measured job time.
 pub(crate) const TARGET_CHUNK_NS: u64 = 10_000;
@@ -62,7 +62,7 @@ fn take_front<A>(buf: &mut VecDeque<(Key, A)>, size: usize) -> Chunk<A> {
 /// (`actors::model`) checks the park/offer handshake on this very code.
 pub(crate) struct Dispatch<A: Send, P: Platform = Real> {
     /// Jobs not yet sent: the partial chunk and any backlog.
-    buffer: P::Mailbox<VecDeque<(Key, A)>>,
+    buffer: P::Locked<VecDeque<(Key, A)>>,
     /// Workers parked on the job channel, or about to park.
     idle: P::Word,
     /// Jobs sent on the job channel and not yet taken by a worker.
@@ -82,7 +82,7 @@ impl<A: Send, P: Platform> Dispatch<A, P> {
     pub(crate) fn new(workers: usize) -> Self {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(workers.max(1));
         Dispatch {
-            buffer: P::Mailbox::new(VecDeque::new()),
+            buffer: P::Locked::new(VecDeque::new()),
             idle: P::Word::new(0),
             queued: P::Word::new(0),
             job_ns: P::Word::new(u64::MAX),

@@ -2,7 +2,7 @@
 //!
 //! A **broker** is the single owner of a primitive's state: who holds it, the
 //! FIFO of **waiters**, and the rules for handing it on. It processes requests
-//! one at a time under its mailbox (a mutex): *request* (grant now, or queue a
+//! one at a time under its lock (a mutex): *request* (grant now, or queue a
 //! waiter), *release* (hand the freed grant to the first waiter that can take
 //! it), and *cancel* (a waiter that timed out or whose future was dropped
 //! leaves the queue; if it had been granted in the meantime, the grant is
@@ -10,16 +10,16 @@
 //!
 //! A **grant** is recorded in the queue under the waiter's id and the waiter is
 //! woken (thread unpark or task `Waker`); the waiter collects it under the
-//! mailbox. Because a waiter either collects its grant or cancels under the
-//! same mailbox, a grant is never lost on a waiter that has gone. The
+//! lock. Because a waiter either collects its grant or cancels under the
+//! same lock, a grant is never lost on a waiter that has gone. The
 //! barging brokers ([`Lock`](crate::Lock)'s and [`RWLock`](crate::RWLock)'s)
 //! mostly wake waiters without granting: the waiter then competes with
 //! newcomers (see `slots` and `rw` for the details of each policy).
 //!
-//! The uncontended case never touches the mailbox: each broker keeps an atomic
+//! The uncontended case never touches the lock: each broker keeps an atomic
 //! state word with a `SLOW` bit that is set whenever waiters are queued. While
 //! `SLOW` is clear, acquire and release are a single compare-and-swap; while it
-//! is set, only the mailbox holder writes the word.
+//! is set, only the lock holder writes the word.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -35,7 +35,7 @@ use super::platform::Platform;
 use crate::Timeout;
 
 /// Set in a broker's state word while waiters are queued (or the state lives
-/// in the mailbox); the fast paths then stand aside.
+/// in the lock); the fast paths then stand aside.
 pub(crate) const SLOW: u64 = 1 << 63;
 
 /// Identifies one waiter in a broker's queue.
@@ -112,7 +112,7 @@ impl<P: Platform, G: Copy> Queue<P, G> {
     }
 
     /// Grant `g` to the first waiter: record it and return how to wake it
-    /// (the caller wakes it after leaving the mailbox).
+    /// (the caller wakes it after leaving the lock).
     pub(crate) fn grant_front(&mut self, g: G) -> Option<Wake<P>> {
         let w = self.waiters.pop_front()?;
         self.grants.push((w.id, g));
@@ -181,7 +181,7 @@ pub(crate) trait Broker: Send + Sync + 'static {
     /// succeeds (and always fails on a foreign broker).
     fn try_fast(&self, req: Self::Req) -> Option<Self::Grant>;
     /// Grant by CAS on the state word if the policy allows it now (the
-    /// general fast path, what spinning retries); never the mailbox.
+    /// general fast path, what spinning retries); never the lock.
     fn try_enter(&self, req: Self::Req) -> Option<Self::Grant>;
     /// Grant now if possible without jumping the queue; never queues.
     fn try_slow(&self, req: Self::Req) -> Option<Self::Grant> {

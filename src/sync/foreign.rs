@@ -7,7 +7,7 @@
 //! foreign broker keeps its state word at [`FOREIGN`] plus flags that make
 //! every fast path fail, so the local fast paths never test for it: only the
 //! out-of-line paths (`broker::acquire_slow`, the slow release, queries)
-//! look, and then forward. Under the mailbox the broker counts the foreign
+//! look, and then forward. Under the lock the broker counts the foreign
 //! grants held in this process ([`Delegate`]), so that the orphan scheme of
 //! `handle` keeps the allocation alive while such a guard exists.
 
@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::broker::SLOW;
-use super::platform::{Mailbox, Platform, Word};
+use super::platform::{Locked, Platform, Word};
 
 /// Set in the state word of a broker that forwards to a [`Foreign`] one.
 pub(crate) const FOREIGN: u64 = 1 << 59;
@@ -90,7 +90,7 @@ pub(crate) trait Foreign: Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
 }
 
-/// Under a foreign broker's mailbox: the far side, and the grants held in
+/// Under a foreign broker's lock: the far side, and the grants held in
 /// this process (the orphan scheme's count).
 pub(crate) struct Delegate {
     pub(crate) far: Arc<dyn Foreign>,
@@ -108,21 +108,21 @@ impl Delegate {
 /// are inside, the broker is marked orphaned (`orphan_bit`) and the release
 /// that lets the last one out frees the owner.
 ///
-/// Decided under the mailbox lock, so that no release is inside the mailbox
+/// Decided under the lock, so that no release is inside the lock
 /// (one there may free the last slot and then still use the broker: deciding
 /// from the word alone could free it under that release). Orphaning also sets
-/// SLOW: every later release then goes through the mailbox too and cannot
+/// SLOW: every later release then goes through the lock too and cannot
 /// free the broker before this lock is let go, the orphaner's last use of the
 /// broker. A delegating broker counts its grants in its `Delegate` (its
-/// releases always take the mailbox).
+/// releases always take the lock).
 pub(crate) fn orphan<P: Platform, S: Send>(
-    mailbox: &P::Mailbox<S>,
+    locked: &P::Locked<S>,
     word: &P::Word,
     delegate: fn(&S) -> Option<&Delegate>,
     orphan_bit: u64,
     inside: impl Fn(u64) -> bool,
 ) -> bool {
-    mailbox.with(|s| {
+    locked.with(|s| {
         if let Some(d) = delegate(s) {
             let inside = d.held > 0;
             if inside {

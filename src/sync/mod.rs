@@ -4,7 +4,7 @@
 //!
 //! Each primitive is a **broker** (see [`broker`]): the single owner of its
 //! state (holders, FIFO of waiters, writer preference) that grants, queues,
-//! hands on and cancels requests one at a time under its mailbox, with an
+//! hands on and cancels requests one at a time under its lock, with an
 //! atomic fast path (one CAS on a state word) while the primitive is free
 //! and, for the FIFO policies, nobody waits. The brokers are state machines
 //! with waiter ids ([`slots::RawSlots`]: n numbered slots, FIFO or barging;

@@ -24,7 +24,7 @@ use shuttle::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use shuttle::thread;
 
 use super::broker::{self, Acquire, Broker, Wake};
-use super::platform::{Mailbox, Platform, Word};
+use super::platform::{Locked, Platform, Word};
 use super::rw::{Access, RawRw};
 use super::slots::RawSlots;
 
@@ -61,11 +61,11 @@ impl Word for ShuttleWord {
     }
 }
 
-pub(crate) struct ShuttleMailbox<T>(shuttle::sync::Mutex<T>);
+pub(crate) struct ShuttleLocked<T>(shuttle::sync::Mutex<T>);
 
-impl<T: Send> Mailbox<T> for ShuttleMailbox<T> {
+impl<T: Send> Locked<T> for ShuttleLocked<T> {
     fn new(value: T) -> Self {
-        ShuttleMailbox(shuttle::sync::Mutex::new(value))
+        ShuttleLocked(shuttle::sync::Mutex::new(value))
     }
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         f(&mut self.0.lock().unwrap())
@@ -74,7 +74,7 @@ impl<T: Send> Mailbox<T> for ShuttleMailbox<T> {
 
 impl Platform for Shuttle {
     type Word = ShuttleWord;
-    type Mailbox<T: Send> = ShuttleMailbox<T>;
+    type Locked<T: Send> = ShuttleLocked<T>;
     type Thread = thread::Thread;
     const SPINS: u32 = 1;
     // Reach the hand-off paths within the model's bounds.
@@ -380,8 +380,8 @@ fn model_semaphore() {
 }
 
 #[test]
-fn model_semaphore_mailbox_only() {
-    // More slots than the fast path's word holds: every request goes through the mailbox.
+fn model_semaphore_lock_only() {
+    // More slots than the fast path's word holds: every request goes through the lock.
     shuttle::check_random(
         || slots_scenario(64, &[Mode::Blocking, Mode::Timed, Mode::Try]),
         ITERS / 3,

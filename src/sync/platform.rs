@@ -1,5 +1,5 @@
 //! The few primitives a broker is built from: an atomic state word, the
-//! broker's mailbox mutex, and thread parking.
+//! broker's lock, and thread parking.
 //!
 //! Brokers are generic over a [`Platform`] so that the very same state machine
 //! runs on real threads ([`Real`]: `std` atomics, a `parking_lot` mutex,
@@ -22,16 +22,16 @@ pub(crate) trait Word: Send + Sync {
     fn store(&self, v: u64);
 }
 
-/// The broker's mailbox: requests are processed one at a time under it.
-pub(crate) trait Mailbox<T>: Send + Sync {
+/// The broker's lock: requests are processed one at a time under it.
+pub(crate) trait Locked<T>: Send + Sync {
     fn new(value: T) -> Self;
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
 }
 
-/// Where a broker's atomics, mailbox and parking come from.
+/// Where a broker's atomics, lock and parking come from.
 pub(crate) trait Platform: Sized + Send + Sync + 'static {
     type Word: Word;
-    type Mailbox<T: Send>: Mailbox<T>;
+    type Locked<T: Send>: Locked<T>;
     /// A handle to unpark a parked waiter thread.
     type Thread: Clone + Send + Sync;
     /// How many times a blocking acquire retries the fast path before queueing.
@@ -94,7 +94,7 @@ impl Word for AtomicU64 {
     }
 }
 
-impl<T: Send> Mailbox<T> for parking_lot::Mutex<T> {
+impl<T: Send> Locked<T> for parking_lot::Mutex<T> {
     fn new(value: T) -> Self {
         parking_lot::Mutex::new(value)
     }
@@ -106,7 +106,7 @@ impl<T: Send> Mailbox<T> for parking_lot::Mutex<T> {
 
 impl Platform for Real {
     type Word = AtomicU64;
-    type Mailbox<T: Send> = parking_lot::Mutex<T>;
+    type Locked<T: Send> = parking_lot::Mutex<T>;
     type Thread = std::thread::Thread;
     const SPINS: u32 = 40;
     const HANDOFF_AFTER: u32 = 3;

@@ -2,7 +2,7 @@
 //!
 //! State word: bits 0..=58 count the readers inside, bit 62 = `WRITER` (a
 //! writer is inside), bit 63 = `SLOW` (waiters queued: releases that could
-//! let one of them in go through the mailbox), bit 61 = `ORPHAN` (every
+//! let one of them in go through the lock), bit 61 = `ORPHAN` (every
 //! handle is gone while guards are still inside: the last one out frees the
 //! owner), bit 60 = `WRITER_WAITING` (a writer is queued), bit 59 =
 //! `FOREIGN` (see `foreign`).
@@ -20,11 +20,11 @@
 //!   holders, or the writer that readers make way for, get the processor
 //!   instead of everybody parking behind a writer that is still waking up).
 //! * A release that could let a waiter in (a writer's, or the last reader's,
-//!   while `SLOW` is set) goes through the mailbox, which **wakes** the
+//!   while `SLOW` is set) goes through the lock, which **wakes** the
 //!   waiters at the front that could enter now (the first writer, or the
 //!   run of readers before the first writer) but does not hand them the
 //!   lock: a woken waiter stays queued, in its place, and tries to enter
-//!   under the mailbox when it runs; if a newcomer took the lock meanwhile,
+//!   under the lock when it runs; if a newcomer took the lock meanwhile,
 //!   it parks again and is woken by the next release. The lock is thus never
 //!   held by a thread that is still waking up (no convoy).
 //! * A queued reader enters only with no writer queued ahead of it; readers
@@ -41,10 +41,10 @@
 //!   gave up at the front lets the readers behind it in. No grant is ever
 //!   left to a waiter that gave up.
 //!
-//! No lost wake-up: a waiter parks only after failing under the mailbox with
+//! No lost wake-up: a waiter parks only after failing under the lock with
 //! `SLOW` already set; from then on every change that could let it in (a
 //! writer's release, the last reader's release, a writer ahead leaving the
-//! queue) passes through the mailbox and re-runs the wake-up step. A reader
+//! queue) passes through the lock and re-runs the wake-up step. A reader
 //! release that leaves other readers inside stays on the fast path: it
 //! cannot let anyone in.
 
@@ -54,7 +54,7 @@ use std::task::Waker;
 
 use super::broker::{Broker, Collect, WaiterId, Wake, SLOW};
 use super::foreign::{self, Access as Far, Delegate, Foreign, Query, FOREIGN};
-use super::platform::{Mailbox, Platform, Word};
+use super::platform::{Locked, Platform, Word};
 
 const WRITER: u64 = 1 << 62;
 /// Set once the last handle is gone while guards are still inside.
@@ -95,14 +95,14 @@ pub(crate) struct RwState<P: Platform> {
 /// Many readers or one writer; writer preference, barging, eventual hand-off.
 pub(crate) struct RawRw<P: Platform> {
     word: P::Word,
-    mailbox: P::Mailbox<RwState<P>>,
+    locked: P::Locked<RwState<P>>,
 }
 
 impl<P: Platform> RawRw<P> {
     pub(crate) fn new() -> Self {
         RawRw {
             word: P::Word::new(0),
-            mailbox: P::Mailbox::new(RwState {
+            locked: P::Locked::new(RwState {
                 waiters: VecDeque::new(),
                 grants: Vec::new(),
                 writers: 0,
@@ -117,7 +117,7 @@ impl<P: Platform> RawRw<P> {
     pub(crate) fn delegating(far: Arc<dyn Foreign>) -> Self {
         let raw = Self::new();
         raw.word.store(FOREIGN | SLOW | WRITER | WRITER_WAITING);
-        raw.mailbox.with(|s| s.foreign = Delegate::new(far));
+        raw.locked.with(|s| s.foreign = Delegate::new(far));
         raw
     }
 
@@ -147,14 +147,14 @@ impl<P: Platform> RawRw<P> {
     pub(crate) fn waiting(&self) -> usize {
         match self.foreign() {
             Some(far) => far.query(Query::Waiting),
-            None => self.mailbox.with(|s| s.waiters.len()),
+            None => self.locked.with(|s| s.waiters.len()),
         }
     }
 
     /// Grants recorded but not collected (model checks).
     #[cfg(test)]
     pub(crate) fn pending_grants(&self) -> usize {
-        self.mailbox.with(|s| s.grants.len())
+        self.locked.with(|s| s.grants.len())
     }
 
     /// The last handle to the owner is being dropped (no request can come
@@ -163,7 +163,7 @@ impl<P: Platform> RawRw<P> {
     /// `true`, telling that guard to free the owner.
     pub(crate) fn orphan(&self) -> bool {
         foreign::orphan::<P, _>(
-            &self.mailbox,
+            &self.locked,
             &self.word,
             |s| s.foreign.as_ref(),
             ORPHAN,
@@ -233,7 +233,7 @@ impl<P: Platform> RawRw<P> {
         }
     }
 
-    /// Mailbox only: make `SLOW` and `WRITER_WAITING` match the queue.
+    /// Locked only: make `SLOW` and `WRITER_WAITING` match the queue.
     fn settle(&self, s: &RwState<P>) {
         let w = self.word.load();
         let mut set = 0;
@@ -256,7 +256,7 @@ impl<P: Platform> RawRw<P> {
         }
     }
 
-    /// Mailbox only: remove the waiter at `pos`.
+    /// Locked only: remove the waiter at `pos`.
     fn remove_at(s: &mut RwState<P>, pos: usize) -> RwWaiter<P> {
         let w = s.waiters.remove(pos).expect("lox: waiter position");
         if w.access == Access::Write {
@@ -265,7 +265,7 @@ impl<P: Platform> RawRw<P> {
         w
     }
 
-    /// Mailbox only: wake the waiters at the front that could enter now (the
+    /// Locked only: wake the waiters at the front that could enter now (the
     /// first writer alone, or the run of readers before the first writer).
     /// A front waiter marked for hand-off is entered and granted instead.
     fn wake_ready(&self, s: &mut RwState<P>, wakes: &mut Vec<Wake<P>>) {
@@ -303,7 +303,7 @@ impl<P: Platform> RawRw<P> {
     #[cold]
     fn release_slow(&self, a: Access) -> bool {
         let mut wakes = Vec::new();
-        let freed = self.mailbox.with(|s| {
+        let freed = self.locked.with(|s| {
             // A front waiter marked for hand-off enters in the very CAS that
             // releases: no newcomer can take the lock in between.
             let handoff = s
@@ -365,7 +365,7 @@ impl<P: Platform> RawRw<P> {
     /// Give a foreign grant back: uncounted here (the last one out of an
     /// orphan frees it), then to the far side.
     fn release_foreign(&self, a: Access) -> bool {
-        let (far, orphaned) = self.mailbox.with(|s| {
+        let (far, orphaned) = self.locked.with(|s| {
             let d = s.foreign.as_mut().expect("lox: a foreign broker");
             d.held -= 1;
             (d.far.clone(), d.held == 0 && self.word.load() & ORPHAN != 0)
@@ -400,9 +400,9 @@ impl<P: Platform> Broker for RawRw<P> {
     }
 
     fn request(&self, a: Access, wake: Wake<P>) -> Result<Access, WaiterId> {
-        self.mailbox.with(|s| {
+        self.locked.with(|s| {
             // From here on, a release that could let us in comes through the
-            // mailbox, so checking once more below cannot miss it.
+            // lock, so checking once more below cannot miss it.
             self.word.fetch_or(SLOW);
             if self.enter_if(a, Self::open_to_newcomer) {
                 self.settle(s);
@@ -427,7 +427,7 @@ impl<P: Platform> Broker for RawRw<P> {
 
     fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Collect<Access> {
         let mut wakes = Vec::new();
-        let r = self.mailbox.with(|s| {
+        let r = self.locked.with(|s| {
             if let Some(pos) = s.grants.iter().position(|(i, _)| *i == id) {
                 return Collect::Granted(s.grants.swap_remove(pos).1);
             }
@@ -461,7 +461,7 @@ impl<P: Platform> Broker for RawRw<P> {
                 }
             }
             // The lock may have become free while we looked (a release
-            // waiting for the mailbox will wake us; this is for hand-offs).
+            // waiting for the lock will wake us; this is for hand-offs).
             self.wake_ready(s, &mut wakes);
             Collect::Pending
         });
@@ -473,7 +473,7 @@ impl<P: Platform> Broker for RawRw<P> {
 
     fn cancel(&self, id: WaiterId) -> Option<Access> {
         let mut wakes = Vec::new();
-        let got = self.mailbox.with(|s| {
+        let got = self.locked.with(|s| {
             if let Some(pos) = s.grants.iter().position(|(i, _)| *i == id) {
                 return Some(s.grants.swap_remove(pos).1);
             }
@@ -512,7 +512,7 @@ impl<P: Platform> Broker for RawRw<P> {
         if self.word.load() & FOREIGN == 0 {
             return None;
         }
-        self.mailbox
+        self.locked
             .with(|s| s.foreign.as_ref().map(|d| d.far.clone()))
     }
 
@@ -524,7 +524,7 @@ impl<P: Platform> Broker for RawRw<P> {
     }
 
     fn enter_foreign(&self, a: Access, _index: usize) -> Access {
-        self.mailbox.with(|s| {
+        self.locked.with(|s| {
             if let Some(d) = s.foreign.as_mut() {
                 d.held += 1;
             }

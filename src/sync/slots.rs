@@ -19,9 +19,9 @@
 //! out-of-line path). That path clears the lowest free bit with one CAS
 //! while a slot is free (and, for the fair policy, nobody waits: in that
 //! policy a queued waiter gets its slot by hand-off and the word never shows
-//! it free), and sets it back while `SLOW` is clear. The mailbox changes the
+//! it free), and sets it back while `SLOW` is clear. The lock changes the
 //! word only by atomic read-modify-write, so fast acquires may run meanwhile.
-//! For `n > 59` the free set lives in the mailbox and `SLOW` stays set: every
+//! For `n > 59` the free set lives in the lock and `SLOW` stays set: every
 //! request goes through it (fair policy only).
 
 use std::collections::BTreeSet;
@@ -30,7 +30,7 @@ use std::task::Waker;
 
 use super::broker::{Broker, Collect, Queue, WaiterId, Wake, SLOW};
 use super::foreign::{self, Access, Delegate, Foreign, Query, FOREIGN};
-use super::platform::{Mailbox, Platform, Word};
+use super::platform::{Locked, Platform, Word};
 
 /// Most slots the fast path can represent in the state word.
 const FAST_SLOTS: usize = 59;
@@ -55,7 +55,7 @@ pub(crate) struct RawSlots<P: Platform> {
     word: P::Word,
     n: usize,
     fair: bool,
-    mailbox: P::Mailbox<SlotsState<P>>,
+    locked: P::Locked<SlotsState<P>>,
 }
 
 impl<P: Platform> RawSlots<P> {
@@ -74,7 +74,7 @@ impl<P: Platform> RawSlots<P> {
     pub(crate) fn delegating(far: Arc<dyn Foreign>) -> Self {
         let mut raw = Self::with_policy(1, true);
         raw.word = P::Word::new(FOREIGN | SLOW);
-        raw.mailbox = P::Mailbox::new(SlotsState {
+        raw.locked = P::Locked::new(SlotsState {
             queue: Queue::new(),
             big_free: BTreeSet::new(),
             foreign: Delegate::new(far),
@@ -94,7 +94,7 @@ impl<P: Platform> RawSlots<P> {
             word: P::Word::new(word),
             n,
             fair,
-            mailbox: P::Mailbox::new(SlotsState {
+            locked: P::Locked::new(SlotsState {
                 queue: Queue::new(),
                 big_free: if big {
                     (0..n).collect()
@@ -127,7 +127,7 @@ impl<P: Platform> RawSlots<P> {
             return far.query(Query::Available);
         }
         if self.big() {
-            self.mailbox.with(|s| s.big_free.len())
+            self.locked.with(|s| s.big_free.len())
         } else {
             (self.word.load() & !FLAGS).count_ones() as usize
         }
@@ -137,14 +137,14 @@ impl<P: Platform> RawSlots<P> {
     pub(crate) fn waiting(&self) -> usize {
         match self.foreign() {
             Some(far) => far.query(Query::Waiting),
-            None => self.mailbox.with(|s| s.queue.len()),
+            None => self.locked.with(|s| s.queue.len()),
         }
     }
 
     /// Grants recorded but not collected (model checks).
     #[cfg(test)]
     pub(crate) fn pending_grants(&self) -> usize {
-        self.mailbox.with(|s| s.queue.pending_grants())
+        self.locked.with(|s| s.queue.pending_grants())
     }
 
     /// The last handle to the owner of this broker is being dropped (so no
@@ -156,7 +156,7 @@ impl<P: Platform> RawSlots<P> {
     pub(crate) fn orphan(&self) -> bool {
         assert!(!self.big(), "lox: orphan() needs the fast-path word");
         foreign::orphan::<P, _>(
-            &self.mailbox,
+            &self.locked,
             &self.word,
             |s| s.foreign.as_ref(),
             ORPHAN,
@@ -183,7 +183,7 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
-    /// Mailbox only: take a free slot.
+    /// Locked only: take a free slot.
     fn take_free(&self, s: &mut SlotsState<P>) -> Option<usize> {
         if self.big() {
             s.big_free.pop_first()
@@ -192,7 +192,7 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
-    /// Mailbox only: `slot` is free again. True if that freed the last
+    /// Locked only: `slot` is free again. True if that freed the last
     /// held slot of an orphaned broker (the caller then frees the owner):
     /// decided by the one atomic step that sets the bit, so exactly one
     /// release sees it.
@@ -207,7 +207,7 @@ impl<P: Platform> RawSlots<P> {
         }
     }
 
-    /// Mailbox only: let the fast paths run again once nobody waits.
+    /// Locked only: let the fast paths run again once nobody waits.
     fn settle(&self, s: &SlotsState<P>) {
         if s.queue.is_empty() && !self.big() {
             self.word.fetch_and(!SLOW);
@@ -219,7 +219,7 @@ impl<P: Platform> RawSlots<P> {
     /// handle gone: the slot is then the orphan's last).
     #[cold]
     fn release_slow(&self, slot: usize) -> bool {
-        let (wake, orphaned) = self.mailbox.with(|s| {
+        let (wake, orphaned) = self.locked.with(|s| {
             let (wake, orphaned) = if self.fair {
                 match s.queue.grant_front(slot) {
                     Some(wake) => (Some(wake), false),
@@ -267,7 +267,7 @@ impl<P: Platform> RawSlots<P> {
     /// Give a foreign grant back: uncounted here (the last one out of an
     /// orphan frees it), then to the far side.
     fn release_foreign(&self, slot: usize) -> bool {
-        let (far, orphaned) = self.mailbox.with(|s| {
+        let (far, orphaned) = self.locked.with(|s| {
             let d = s.foreign.as_mut().expect("lox: a foreign broker");
             d.held -= 1;
             (d.far.clone(), d.held == 0 && self.word.load() & ORPHAN != 0)
@@ -290,7 +290,7 @@ impl<P: Platform> Broker for RawSlots<P> {
 
     fn try_enter(&self, _req: ()) -> Option<usize> {
         if self.big() {
-            return self.mailbox.with(|s| {
+            return self.locked.with(|s| {
                 if self.fair && !s.queue.is_empty() {
                     return None;
                 }
@@ -307,8 +307,8 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     fn request(&self, _req: (), wake: Wake<P>) -> Result<usize, WaiterId> {
-        self.mailbox.with(|s| {
-            // From here on, releases come through the mailbox.
+        self.locked.with(|s| {
+            // From here on, releases come through the lock.
             self.word.fetch_or(SLOW);
             if !self.fair || s.queue.is_empty() {
                 if let Some(i) = self.take_free(s) {
@@ -321,7 +321,7 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     fn collect(&self, id: WaiterId, waker: Option<&Waker>) -> Collect<usize> {
-        self.mailbox.with(|s| {
+        self.locked.with(|s| {
             let g = match waker {
                 Some(waker) => s.queue.poll_grant(id, waker),
                 None => s.queue.take_grant(id),
@@ -335,7 +335,7 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     fn cancel(&self, id: WaiterId) -> Option<usize> {
-        let (got, wake) = self.mailbox.with(|s| {
+        let (got, wake) = self.locked.with(|s| {
             let r = match s.queue.take_grant(id) {
                 // Woken to retry: pass the duty on to the next waiter.
                 Some(RETRY) => (None, s.queue.grant_front(RETRY)),
@@ -368,7 +368,7 @@ impl<P: Platform> Broker for RawSlots<P> {
         if self.word.load() & FOREIGN == 0 {
             return None;
         }
-        self.mailbox
+        self.locked
             .with(|s| s.foreign.as_ref().map(|d| d.far.clone()))
     }
 
@@ -377,7 +377,7 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     fn enter_foreign(&self, _req: (), index: usize) -> usize {
-        self.mailbox.with(|s| {
+        self.locked.with(|s| {
             if let Some(d) = s.foreign.as_mut() {
                 d.held += 1;
             }
