@@ -103,6 +103,19 @@ impl Delegate {
     }
 }
 
+/// The far side of a delegating broker (its word carries `FOREIGN`), read
+/// under the broker's lock; `None` for a local broker (one load, no lock).
+pub(crate) fn far<P: Platform, S: Send>(
+    locked: &P::Locked<S>,
+    word: &P::Word,
+    delegate: fn(&S) -> Option<&Delegate>,
+) -> Option<Arc<dyn Foreign>> {
+    if word.load() & FOREIGN == 0 {
+        return None;
+    }
+    locked.with(|s| delegate(s).map(|d| d.far.clone()))
+}
+
 /// The last handle to a broker's owner is being dropped (no request can come
 /// any more): `false`, nobody is inside, free the owner now; `true`, guards
 /// are inside, the broker is marked orphaned (`orphan_bit`) and the release

@@ -365,11 +365,7 @@ impl<P: Platform> Broker for RawSlots<P> {
     }
 
     fn foreign(&self) -> Option<Arc<dyn Foreign>> {
-        if self.word.load() & FOREIGN == 0 {
-            return None;
-        }
-        self.locked
-            .with(|s| s.foreign.as_ref().map(|d| d.far.clone()))
+        foreign::far::<P, _>(&self.locked, &self.word, |s| s.foreign.as_ref())
     }
 
     fn access(_req: ()) -> Access {
