@@ -31,6 +31,9 @@ pub enum TaskError {
     /// No worker could be started for the job (launcher missing, exec failed,
     /// handshake refused); carries the reason.
     Launch(String),
+    /// The job was cancelled before it produced a result: [`Job::cancel`](crate::Job::cancel),
+    /// a dropped batch or map, or [`cancel_pending`](crate::Pool::cancel_pending).
+    Cancelled,
 }
 
 impl fmt::Display for TaskError {
@@ -41,6 +44,7 @@ impl fmt::Display for TaskError {
             TaskError::Protocol(m) => write!(f, "protocol error: {m}"),
             TaskError::TimedOut(d) => write!(f, "job timed out after {d:?}; its worker was killed"),
             TaskError::Launch(m) => write!(f, "could not start a worker: {m}"),
+            TaskError::Cancelled => f.write_str("job cancelled before it produced a result"),
         }
     }
 }

@@ -65,6 +65,7 @@ mod sync;
 
 pub use actors::collector::Ticket;
 pub use actors::front::Pool;
+pub use actors::stats::{Stats, WorkerStats};
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;

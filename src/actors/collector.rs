@@ -71,6 +71,8 @@ pub(crate) struct State<R> {
     buckets: Vec<Bucket<R>>,
     /// Someone is blocked on the result channel.
     draining: bool,
+    /// Outcomes sorted so far: `Ok`, `Err`.
+    tally: (u64, u64),
 }
 
 pub(crate) struct Bucket<R> {
@@ -230,6 +232,10 @@ impl<R> State<R> {
                     i
                 }
             };
+            match outcome {
+                Ok(_) => self.tally.0 += 1,
+                Err(_) => self.tally.1 += 1,
+            }
             let b = &mut self.buckets[i];
             b.put(rel, outcome);
             if b.discard_until == Some(b.received) {
@@ -295,6 +301,7 @@ impl<R: Send + 'static> Collector<R> {
                 active: Vec::new(),
                 buckets: Vec::new(),
                 draining: false,
+                tally: (0, 0),
             }),
             changed: Condvar::new(),
             wakers: Arc::default(),
@@ -318,6 +325,13 @@ impl<R: Send + 'static> Collector<R> {
     /// Jobs scattered and not yet taken by a gather.
     pub(crate) fn pending(&self) -> usize {
         self.numbering.peek()
+    }
+
+    /// Outcomes reported so far: (`Ok`, `Err`).
+    pub(crate) fn tally(&self) -> (u64, u64) {
+        let mut st = self.state.lock();
+        self.drain_now(&mut st);
+        st.tally
     }
 
     /// Report one job's outcome (the inline path, failures found before a

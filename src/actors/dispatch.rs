@@ -213,6 +213,47 @@ impl<A: Send, P: Platform> Dispatch<A, P> {
         self.job_ns.store(new);
     }
 
+    /// Take out every job not yet started for which `which(key)` holds:
+    /// from the buffer, the job channel and every worker's deque. Jobs taken
+    /// off the channel or a deque that do not match go back on the channel,
+    /// so a parked worker still gets them.
+    pub(crate) fn withdraw(
+        &self,
+        which: &dyn Fn(Key) -> bool,
+        jobs: (&Sender<Chunk<A>>, &Receiver<Chunk<A>>),
+    ) -> Vec<(Key, A)> {
+        let mut out = Vec::new();
+        self.buffer.with(|buf| {
+            let mut keep = VecDeque::with_capacity(buf.len());
+            for job in buf.drain(..) {
+                if which(job.0) { out.push(job) } else { keep.push_back(job) }
+            }
+            *buf = keep;
+        });
+        let mut back: Chunk<A> = Vec::new();
+        for chunk in jobs.1.try_iter() {
+            self.taken(chunk.len());
+            back.extend(chunk);
+        }
+        for s in self.stealers.read().iter() {
+            loop {
+                match s.steal() {
+                    Steal::Success(job) => back.push(job),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+        let (hit, keep): (Chunk<A>, Chunk<A>) = back.into_iter().partition(|job| which(job.0));
+        out.extend(hit);
+        if !keep.is_empty() {
+            self.queued.fetch_add(keep.len() as u64);
+            // Never fails: the backend holds a receiver of its own.
+            let _ = jobs.0.send(keep);
+        }
+        out
+    }
+
     /// Jobs not yet started by a worker.
     pub(crate) fn pending(&self) -> usize {
         let in_deques: usize = self.stealers.read().iter().map(Stealer::len).sum();

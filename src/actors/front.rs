@@ -275,6 +275,21 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
         self.core().n_workers
     }
 
+    /// What the pool's Supervisor knows now: workers alive and busy, jobs
+    /// queued, done and failed, restarts, and per-worker job counts and busy
+    /// time. See [`Stats`](crate::Stats).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| if x == 3 { panic!("three") } else { x });
+    /// for i in 0..5 { pool.scatter(i); }
+    /// let _ = pool.try_gather();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.done, stats.failed), (4, 1));
+    /// ```
+    pub fn stats(&self) -> crate::Stats {
+        self.core().stats()
+    }
+
     /// The address of the pool's [`Supervisor`] actor, for actix applications:
     /// send it [`Scatter`](crate::actors::Scatter), [`Gather`](crate::actors::Gather)
     /// and [`Pending`](crate::actors::Pending) messages to use the pool

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::collector::{Collector, Cut, Key, Outcome, Ticket};
+use super::stats::{Meters, Stats};
 use crate::error::TaskError;
 use crate::progress::{with_bar, Progress};
 
@@ -39,6 +40,23 @@ pub trait Backend<A, R>: Send + Sync + 'static {
 
     /// Jobs sent and not yet started by a worker.
     fn unstarted(&self) -> usize;
+
+    /// Take back every job not yet started whose key `which` selects, settle
+    /// each with [`TaskError::Cancelled`] on `results`, free its argument at
+    /// once, and return how many.
+    fn withdraw(&self, which: &dyn Fn(Key) -> bool, results: &Collector<R>) -> usize;
+
+    /// Job `key` may be running: stop it if this kind can (a process pool
+    /// kills the worker running it and settles the job with
+    /// [`TaskError::Cancelled`]) and return true; false if it cannot (a
+    /// thread runs its job to the end) or `key` is not running.
+    fn abort(&self, key: Key, results: &Collector<R>) -> bool {
+        let _ = (key, results);
+        false
+    }
+
+    /// The per-worker meters, for [`Stats`](crate::Stats).
+    fn meters(&self) -> &Meters;
 }
 
 /// A pool: the user's function, the collector, and the backend's workers.
@@ -104,6 +122,14 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
         self.backend.unstarted()
     }
 
+    /// A snapshot for [`Stats`].
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.backend.meters().snapshot();
+        (stats.done, stats.failed) = self.collector.tally();
+        stats.queued = self.len();
+        stats
+    }
+
     /// The outcomes of the jobs of `cut`, in scatter order.
     pub(crate) fn outcomes(&self, cut: Cut, progress: Progress) -> Vec<Result<R, TaskError>> {
         with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p)).into_outcomes()
@@ -124,6 +150,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
 pub(crate) trait Front<A, R>: Send + Sync {
     fn scatter(&self, args: A) -> Ticket;
     fn len(&self) -> usize;
+    fn stats(&self) -> Stats;
     fn collector(&self) -> &Arc<Collector<R>>;
 }
 
@@ -133,6 +160,9 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Front<A, R> for Cor
     }
     fn len(&self) -> usize {
         Core::len(self)
+    }
+    fn stats(&self) -> Stats {
+        Core::stats(self)
     }
     fn collector(&self) -> &Arc<Collector<R>> {
         &self.collector

@@ -125,3 +125,28 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Pending> for Supervisor<A, R>
         self.core.len()
     }
 }
+
+/// Message: a [`Stats`](crate::Stats) snapshot of the pool, as
+/// [`Pool::stats`](crate::Pool::stats) gives.
+///
+/// ```
+/// let pool = lox::thread(2, |x: u32| x);
+/// let addr = pool.supervisor();
+/// let stats = actix_rt::System::new()
+///     .block_on(async move { addr.send(lox::actors::Stats).await.unwrap() });
+/// assert_eq!(stats.done, 0);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats;
+
+impl Message for Stats {
+    type Result = crate::Stats;
+}
+
+impl<A: Send + 'static, R: Send + 'static> Handler<Stats> for Supervisor<A, R> {
+    type Result = MessageResult<Stats>;
+
+    fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.stats())
+    }
+}

@@ -9,6 +9,7 @@ use super::collector::{Collector, Key, Outcome};
 use super::dispatch::{Chunk, Dispatch};
 use super::front::Pool;
 use super::pool::Backend;
+use super::stats::Meters;
 use super::worker::{self, Job};
 use crate::error::TaskError;
 
@@ -54,6 +55,7 @@ where
         dispatch: Arc::new(Dispatch::new(n_workers)),
         jobs_tx,
         jobs_rx,
+        meters: Meters::new(n_workers),
     };
     Pool::new(n_workers, f, backend)
 }
@@ -65,6 +67,7 @@ pub struct Threads<A: Send, R> {
     dispatch: Arc<Dispatch<A>>,
     jobs_tx: Sender<Chunk<A>>,
     jobs_rx: Receiver<Chunk<A>>,
+    meters: Meters,
 }
 
 impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
@@ -112,6 +115,20 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
 
     fn unstarted(&self) -> usize {
         self.dispatch.pending()
+    }
+
+    fn withdraw(&self, which: &dyn Fn(Key) -> bool, results: &Collector<R>) -> usize {
+        let taken = self.dispatch.withdraw(which, (&self.jobs_tx, &self.jobs_rx));
+        let n = taken.len();
+        for (key, args) in taken {
+            drop(args); // freed now, not when a worker would have reached it
+            results.deposit(key, Err(Box::new(TaskError::Cancelled)));
+        }
+        n
+    }
+
+    fn meters(&self) -> &Meters {
+        &self.meters
     }
 }
 

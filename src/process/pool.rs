@@ -17,6 +17,7 @@ use super::payload;
 use super::registry;
 use crate::actors::collector::{Collector, Key, Outcome};
 use crate::actors::pool::Backend;
+use crate::actors::stats::Meters;
 use crate::error::TaskError;
 use crate::Pool;
 
@@ -104,6 +105,7 @@ where
             inline: run_inline::<A, R>,
             manage: |m| m.run(),
         },
+        meters: Meters::new(n_workers),
     };
     Pool::new(n_workers, Arc::new(f), backend)
 }
@@ -132,6 +134,7 @@ pub struct Processes<A, R> {
     max_frame: AtomicUsize,
     control: Arc<Control>,
     codec: Codec<A, R>,
+    meters: Meters,
 }
 
 /// What needs serde, chosen in [`process`] where its bounds hold: the
@@ -209,6 +212,22 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
     fn unstarted(&self) -> usize {
         let held: usize = self.held.iter().map(|h| h.0.load(Ordering::Relaxed)).sum();
         self.jobs_rx.len() + held
+    }
+
+    fn withdraw(&self, which: &dyn Fn(Key) -> bool, results: &Collector<R>) -> usize {
+        // TODO(issue 12, process side): jobs a manager holds, and `abort`.
+        let (hit, keep): (Vec<Job>, Vec<Job>) = self.jobs_rx.try_iter().partition(|j| which(j.key));
+        for job in keep {
+            let _ = self.jobs_tx.send(job);
+        }
+        for job in &hit {
+            results.deposit(job.key, Err(Box::new(TaskError::Cancelled)));
+        }
+        hit.len()
+    }
+
+    fn meters(&self) -> &Meters {
+        &self.meters
     }
 }
 
