@@ -63,8 +63,12 @@ mod queue;
 mod runtime;
 mod sync;
 
+pub use actors::batch::Batch;
 pub use actors::collector::Ticket;
 pub use actors::front::Pool;
+pub use actors::job::Job;
+pub use actors::map::{Map, MapStream, TryMap, Unordered};
+pub use actors::results::{Results, ResultsStream};
 pub use actors::stats::{Stats, WorkerStats};
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
 pub use error::{TaskError, Timeout};

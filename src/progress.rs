@@ -136,6 +136,58 @@ pub(crate) fn with_bar<T>(
     }
 }
 
+/// A bar advanced by one per item, for lazy maps (whose length is known only
+/// when the input says so). Finished on drop when it is lox's own.
+#[derive(Default)]
+pub(crate) struct Ticker {
+    #[cfg(feature = "progress")]
+    bar: Option<(ProgressBar, bool, Drawing)>,
+}
+
+impl Ticker {
+    /// Start `progress` for `len` items (`None`: unknown).
+    pub(crate) fn new(progress: Progress, len: Option<usize>) -> Ticker {
+        #[cfg(not(feature = "progress"))]
+        {
+            let _ = (progress, len);
+            Ticker {}
+        }
+        #[cfg(feature = "progress")]
+        {
+            let owned = matches!(progress.kind, Kind::Default);
+            let bar = progress.start(len.unwrap_or(0)).map(|bar| {
+                if len.is_none() && owned {
+                    bar.unset_length();
+                }
+                let drawing = Drawing::start(&bar);
+                (bar, owned, drawing)
+            });
+            Ticker { bar }
+        }
+    }
+
+    /// One more item.
+    #[inline]
+    pub(crate) fn inc(&self) {
+        #[cfg(feature = "progress")]
+        if let Some((bar, _, _)) = &self.bar {
+            bar.inc(1);
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        #[cfg(feature = "progress")]
+        if let Some((bar, owned, drawing)) = self.bar.take() {
+            drop(drawing);
+            if owned {
+                finish(&bar, &mut std::io::stderr());
+            }
+        }
+    }
+}
+
 /// Finish a bar of lox's own and end its line, so that what is printed next
 /// starts on a line of its own (not on the bar's).
 #[cfg(feature = "progress")]

@@ -10,14 +10,16 @@
 //! drainer signals after each burst, so a result is never taken by one waiter
 //! while another sleeps on the channel waiting for it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::numbering::{split, Numbering};
+use super::numbering::{split, Numbering, LANE};
 use super::wakers::Wakers;
 use crate::error::TaskError;
 
@@ -73,6 +75,36 @@ pub(crate) struct State<R> {
     draining: bool,
     /// Outcomes sorted so far: `Ok`, `Err`.
     tally: (u64, u64),
+    /// Private lanes (epochs with the `LANE` bit), open until taken or
+    /// discarded; outcomes of a lane not here are dropped.
+    lanes: HashMap<u32, Bucket<R>, BuildHasherDefault<Fib>>,
+    /// The next lane id to try.
+    next_lane: u32,
+    /// The next `Job::seq`.
+    next_seq: u64,
+    /// While a `results()` holds the shared lane: the shared numbering word
+    /// it replaced (gathers cut this one), and the lane it took.
+    paused: Option<(u64, u32)>,
+    /// Every handle of the pool is gone: nothing more will be numbered.
+    closed: bool,
+}
+
+/// Fibonacci hashing for lane ids (sequential u32s).
+#[derive(Default)]
+pub(crate) struct Fib(u64);
+
+impl Hasher for Fib {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 pub(crate) struct Bucket<R> {
@@ -186,14 +218,21 @@ fn in_order<T>(mut keyed: Vec<(u32, T)>) -> Vec<T> {
     keyed.into_iter().map(|(_, v)| v).collect()
 }
 
-/// `a` comes strictly before `b`, on the circle of u32 epochs.
+/// `a` comes strictly before `b`, on the circle of 31-bit shared epochs.
 #[inline]
 fn before(a: u32, b: u32) -> bool {
-    (b.wrapping_sub(a) as i32) > 0
+    let d = b.wrapping_sub(a) & !LANE;
+    d != 0 && d < 1 << 30
 }
 
 impl<R> State<R> {
     fn bucket(&mut self, epoch: u32) -> &mut Bucket<R> {
+        if epoch & LANE != 0 {
+            return self
+                .lanes
+                .entry(epoch)
+                .or_insert_with(|| Bucket::new(epoch));
+        }
         // Almost always one or two live epochs: a linear scan beats hashing.
         match self.buckets.iter().position(|b| b.epoch == epoch) {
             Some(i) => &mut self.buckets[i],
@@ -205,10 +244,23 @@ impl<R> State<R> {
     }
 
     fn find(&self, epoch: u32) -> Option<&Bucket<R>> {
+        if epoch & LANE != 0 {
+            return self.lanes.get(&epoch);
+        }
         self.buckets.iter().find(|b| b.epoch == epoch)
     }
 
+    pub(crate) fn find_mut(&mut self, epoch: u32) -> Option<&mut Bucket<R>> {
+        if epoch & LANE != 0 {
+            return self.lanes.get_mut(&epoch);
+        }
+        self.buckets.iter_mut().find(|b| b.epoch == epoch)
+    }
+
     fn take(&mut self, epoch: u32) -> Option<Bucket<R>> {
+        if epoch & LANE != 0 {
+            return self.lanes.remove(&epoch);
+        }
         let i = self.buckets.iter().position(|b| b.epoch == epoch)?;
         Some(self.buckets.swap_remove(i))
     }
@@ -219,6 +271,14 @@ impl<R> State<R> {
         let mut cached: Option<(u32, usize)> = None;
         for (key, outcome) in batch {
             let (epoch, rel) = split(key);
+            match outcome {
+                Ok(_) => self.tally.0 += 1,
+                Err(_) => self.tally.1 += 1,
+            }
+            if epoch & LANE != 0 {
+                self.place_lane(epoch, rel, outcome);
+                continue;
+            }
             let i = match cached {
                 Some((e, i)) if e == epoch => i,
                 _ => {
@@ -232,10 +292,6 @@ impl<R> State<R> {
                     i
                 }
             };
-            match outcome {
-                Ok(_) => self.tally.0 += 1,
-                Err(_) => self.tally.1 += 1,
-            }
             let b = &mut self.buckets[i];
             b.put(rel, outcome);
             if b.discard_until == Some(b.received) {
@@ -244,6 +300,78 @@ impl<R> State<R> {
                 self.finish(epoch);
                 cached = None;
             }
+        }
+    }
+
+    /// An outcome of a private lane; dropped if the lane is gone.
+    fn place_lane(&mut self, lane: u32, rel: u32, outcome: Outcome<R>) {
+        if let Some(b) = self.lanes.get_mut(&lane) {
+            b.put(rel, outcome);
+            if b.discard_until.is_some_and(|n| b.received >= n) {
+                self.lanes.remove(&lane);
+            }
+        }
+    }
+
+    /// Open a fresh private lane; returns its id (an epoch with the `LANE` bit).
+    pub(crate) fn open_lane(&mut self) -> u32 {
+        loop {
+            let lane = self.next_lane | LANE;
+            self.next_lane = self.next_lane.wrapping_add(1) & !LANE;
+            if let std::collections::hash_map::Entry::Vacant(v) = self.lanes.entry(lane) {
+                v.insert(Bucket::new(lane));
+                return lane;
+            }
+        }
+    }
+
+    /// The next `Job::seq`.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// The first outcome of a one-job lane, taking the lane.
+    pub(crate) fn take_one(&mut self, lane: u32) -> Option<Result<R, TaskError>> {
+        if self.lanes.get(&lane)?.received == 0 {
+            return None;
+        }
+        let mut b = self.lanes.remove(&lane)?;
+        b.pop_oldest().map(|(_, outcome)| outcome)
+    }
+
+    /// Every outcome of `lane` that has arrived, in completion order, as
+    /// `(rel, outcome)`.
+    pub(crate) fn drain_lane(&mut self, lane: u32, out: &mut Vec<(u32, Result<R, TaskError>)>) {
+        if let Some(b) = self.lanes.get_mut(&lane) {
+            while let Some((rel, o)) = b.pop_oldest() {
+                out.push((rel as u32, o));
+            }
+        }
+    }
+
+    /// Outcomes of `lane` received so far (also those handed out); `None`
+    /// once the lane is gone.
+    pub(crate) fn lane_received(&self, lane: u32) -> Option<usize> {
+        self.lanes.get(&lane).map(|b| b.received)
+    }
+
+    /// The pool's handles are all gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Forget a lane once `total` outcomes have arrived for it: those still
+    /// held are dropped now, later ones as they come.
+    pub(crate) fn discard(&mut self, lane: u32, total: usize) {
+        let Some(b) = self.find_mut(lane) else { return };
+        b.ok.clear();
+        b.err.clear();
+        if b.received < total {
+            b.discard_until = Some(total);
+        } else {
+            self.take(lane);
+            self.finish(lane);
         }
     }
 
@@ -261,10 +389,7 @@ impl<R> State<R> {
 
     /// The oldest outcome of `cut` not yet handed out, in completion order.
     pub(crate) fn pop_oldest(&mut self, cut: Cut) -> Option<(usize, Result<R, TaskError>)> {
-        self.buckets
-            .iter_mut()
-            .find(|b| b.epoch == cut.epoch)
-            .and_then(Bucket::pop_oldest)
+        self.find_mut(cut.epoch).and_then(Bucket::pop_oldest)
     }
 
     fn received(&self, epoch: u32) -> usize {
@@ -289,6 +414,17 @@ impl Cut {
     }
 }
 
+impl<R> Collector<R> {
+    /// The last handle of the pool is gone: wake every wait so that an open
+    /// `results()` can end.
+    pub(crate) fn close(&self) {
+        self.state.lock().closed = true;
+        let _ = self.tx.send(Vec::new());
+        self.changed.notify_all();
+        self.wakers.notify();
+    }
+}
+
 impl<R: Send + 'static> Collector<R> {
     pub(crate) fn new() -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -302,6 +438,11 @@ impl<R: Send + 'static> Collector<R> {
                 buckets: Vec::new(),
                 draining: false,
                 tally: (0, 0),
+                lanes: HashMap::default(),
+                next_lane: 0,
+                next_seq: 0,
+                paused: None,
+                closed: false,
             }),
             changed: Condvar::new(),
             wakers: Arc::default(),
@@ -314,6 +455,11 @@ impl<R: Send + 'static> Collector<R> {
         self.numbering.next_key()
     }
 
+    /// The async waits on this collector.
+    pub(crate) fn wakers(&self) -> &Wakers {
+        &self.wakers
+    }
+
     /// The channel workers report outcomes on.
     pub(crate) fn sender(&self) -> Results<R> {
         Results {
@@ -324,7 +470,10 @@ impl<R: Send + 'static> Collector<R> {
 
     /// Jobs scattered and not yet taken by a gather.
     pub(crate) fn pending(&self) -> usize {
-        self.numbering.peek()
+        match self.state.lock().paused {
+            Some((word, _)) => split(word).1 as usize,
+            None => self.numbering.peek(),
+        }
     }
 
     /// Outcomes reported so far: (`Ok`, `Err`).
@@ -352,13 +501,74 @@ impl<R: Send + 'static> Collector<R> {
         }
     }
 
-    /// Take every job scattered so far: they belong to this gather.
+    /// Take every job scattered so far: they belong to this gather. While a
+    /// `results()` holds the shared lane, the jobs scattered before it.
     pub(crate) fn cut(&self) -> Cut {
         let mut st = self.state.lock();
-        let (epoch, len) = self.numbering.cut();
-        st.next_epoch = epoch.wrapping_add(1);
+        let (epoch, len) = match st.paused {
+            Some((word, lane)) => {
+                let (epoch, len) = split(word);
+                let next = epoch.wrapping_add(1) & !LANE;
+                st.paused = Some(((next as u64) << 32, lane));
+                (epoch, len as usize)
+            }
+            None => self.numbering.cut(),
+        };
+        st.next_epoch = epoch.wrapping_add(1) & !LANE;
         st.active.push(epoch);
         Cut { epoch, len }
+    }
+
+    /// A cut of a private lane numbered by `numbering` (a batch's): its jobs
+    /// so far; later ones go to a fresh lane.
+    pub(crate) fn cut_lane(&self, numbering: &Numbering) -> Cut {
+        let mut st = self.state.lock();
+        let next = st.open_lane();
+        let (epoch, len) = numbering.cut_to(next);
+        Cut { epoch, len }
+    }
+
+    /// Lock the state, without moving outcomes.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State<R>> {
+        self.state.lock()
+    }
+
+    /// Lock the state after moving what is on the channel (for lanes).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<R>> {
+        let mut st = self.state.lock();
+        self.drain_now(&mut st);
+        st
+    }
+
+    /// From now on scattered jobs go to a fresh lane (for `results()`);
+    /// returns it. Panics if one is open already.
+    pub(crate) fn take_shared_lane(&self) -> u32 {
+        let mut st = self.state.lock();
+        assert!(
+            st.paused.is_none(),
+            "lox: results() is already open on this pool; drop it before calling results() again"
+        );
+        let lane = st.open_lane();
+        let word = self.numbering.swap((lane as u64) << 32);
+        st.paused = Some((word, lane));
+        lane
+    }
+
+    /// Give the shared lane back (a `Results` was dropped): returns how many
+    /// jobs had been numbered in its lane.
+    pub(crate) fn give_back_shared_lane(&self) -> usize {
+        let mut st = self.state.lock();
+        let Some((word, lane)) = st.paused.take() else {
+            return 0;
+        };
+        let (_, taken) = split(self.numbering.swap(word));
+        st.discard(lane, taken as usize);
+        taken as usize
+    }
+
+    /// Jobs numbered in the shared numbering's current lane (for `Results`).
+    pub(crate) fn numbered(&self) -> usize {
+        split(self.numbering.word()).1 as usize
     }
 
     /// Block until the state may have changed: either become the drainer and
@@ -413,6 +623,38 @@ impl<R: Send + 'static> Collector<R> {
         }
     }
 
+    /// [`wait_for`](Collector::wait_for) that gives up at `deadline`.
+    pub(crate) fn wait_until<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&mut State<R>) -> Option<T>,
+    ) -> Option<T> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(found) = ready(&mut st) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            if st.draining {
+                self.changed.wait_until(&mut st, deadline);
+                continue;
+            }
+            st.draining = true;
+            let first = MutexGuard::unlocked(&mut st, || self.rx.recv_deadline(deadline));
+            if let Ok(msg) = first {
+                st.place(msg);
+                for msg in self.rx.try_iter().take(BURST) {
+                    st.place(msg);
+                }
+            }
+            st.draining = false;
+            self.changed.notify_all();
+            self.wakers.notify();
+        }
+    }
+
     /// [`wait_for`](Collector::wait_for) for async callers: never blocks on
     /// the channel; the task is woken when outcomes arrive.
     pub(crate) fn poll_for<T>(
@@ -460,6 +702,10 @@ impl<R: Send + 'static> Collector<R> {
     /// the epoch is forgotten when the last one arrives.
     pub(crate) fn close_stream(&self, cut: Cut, delivered: usize) {
         let mut st = self.state.lock();
+        if cut.epoch & LANE != 0 {
+            st.discard(cut.epoch, cut.len);
+            return;
+        }
         if delivered < cut.len {
             let b = st.bucket(cut.epoch);
             b.ok.clear();
@@ -485,6 +731,10 @@ impl<R: Send + 'static> Completion for Collector<R> {
         self.drain_now(&mut st);
         if let Some(b) = st.find(epoch) {
             return b.is_done(rel);
+        }
+        if epoch & LANE != 0 {
+            // A lane is open until its outcomes are taken or discarded.
+            return true;
         }
         // No results held for that epoch: either none arrived yet, or its
         // gather has handed them all out already.

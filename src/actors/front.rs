@@ -275,6 +275,173 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
         self.core().n_workers
     }
 
+    /// One job whose outcome belongs to the returned [`Job`](crate::Job), a
+    /// sequence-numbered future, never to a gather. Await it, or
+    /// [`wait`](crate::Job::wait) for it.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x + 1);
+    /// pool.scatter(10);
+    /// let job = pool.submit(20);
+    /// assert_eq!(pool.gather(), vec![11]); // the submitted job is not in it
+    /// assert_eq!(job.wait(), Ok(21));
+    /// ```
+    pub fn submit(&self, args: A) -> crate::Job<R> {
+        super::job::submit(&self.core, args)
+    }
+
+    /// A private scatter/gather list on this pool's workers: its gathers take
+    /// its own jobs only. See [`Batch`](crate::Batch).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x * 2);
+    /// let mine = pool.batch();
+    /// mine.scatter(1);
+    /// pool.scatter(100);
+    /// assert_eq!(mine.gather(), vec![2]);
+    /// assert_eq!(pool.gather(), vec![200]);
+    /// ```
+    pub fn batch(&self) -> crate::Batch<A, R> {
+        crate::Batch::new(self.core.clone())
+    }
+
+    /// Lazy parallel map in input order: pulls inputs only as room frees
+    /// up (see [`Map::window`](crate::Map::window)), yields results while
+    /// inputs are still being read. The input must own its items (be
+    /// `'static`): map over `vec.into_iter()`, a range, a channel's
+    /// `into_iter()`, not over a borrow. A failed job panics at its item,
+    /// like `gather`. See [`Map`](crate::Map).
+    ///
+    /// ```
+    /// let pool = lox::thread(4, |s: String| s.len());
+    /// let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
+    /// assert_eq!(pool.map(words).collect::<Vec<_>>(), vec![1, 2, 3]);
+    /// ```
+    pub fn map<I>(&self, inputs: I) -> crate::Map<R>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        crate::Map::new(self.core.clone(), inputs)
+    }
+
+    /// [`map`](Pool::map) that never panics: one `Result` per input, in
+    /// input order. See [`TryMap`](crate::TryMap).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| 10 / x);
+    /// let out: Vec<_> = pool.try_map([5, 0]).collect();
+    /// assert_eq!(out[0], Ok(2));
+    /// assert!(matches!(out[1], Err(lox::TaskError::Panicked(_))));
+    /// ```
+    pub fn try_map<I>(&self, inputs: I) -> crate::TryMap<R>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        crate::TryMap::new(self.core.clone(), inputs)
+    }
+
+    /// Lazy parallel map in completion order: `(input index, outcome)`. See
+    /// [`Unordered`](crate::Unordered).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x);
+    /// let mut seen: Vec<usize> = pool.map_unordered(0..10).map(|(i, _)| i).collect();
+    /// seen.sort();
+    /// assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    /// ```
+    pub fn map_unordered<I>(&self, inputs: I) -> crate::Unordered<R>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'static,
+    {
+        crate::Unordered::new(self.core.clone(), inputs)
+    }
+
+    /// [`map`](Pool::map) over an async `Stream` of inputs: a `Stream` of
+    /// outcomes in input order. See [`MapStream`](crate::MapStream).
+    pub fn map_stream<S>(&self, inputs: S) -> crate::MapStream<A, R, S>
+    where
+        S: futures::Stream<Item = A>,
+    {
+        crate::MapStream::new(self.core.clone(), inputs)
+    }
+
+    /// A bounded mailbox: [`scatter`](Pool::scatter) (and a batch's) blocks,
+    /// and [`scatter_async`](Pool::scatter_async) waits, while `n` jobs are
+    /// scattered and not yet started (see [`len`](Pool::len)). `n = 0` is
+    /// taken as 1. Applies to every clone of the pool. Maps have their own
+    /// bound ([`Map::window`](crate::Map::window)); `submit` is not bounded.
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u64| x).max_pending(100);
+    /// for i in 0..1_000 { pool.scatter(i); } // never more than 100 waiting
+    /// assert_eq!(pool.gather().len(), 1_000);
+    /// ```
+    pub fn max_pending(self, n: usize) -> Self {
+        self.core().set_bound(n.max(1));
+        self
+    }
+
+    /// [`scatter`](Pool::scatter) for async callers: waits, without blocking
+    /// the executor, while the [`max_pending`](Pool::max_pending) mailbox is
+    /// full (woken as jobs finish).
+    ///
+    /// ```
+    /// let pool = lox::thread(2, |x: u32| x + 1).max_pending(4);
+    /// let out = futures::executor::block_on(async {
+    ///     for i in 0..20 { pool.scatter_async(i).await; }
+    ///     pool.gather_async().await
+    /// });
+    /// assert_eq!(out, (1..=20).collect::<Vec<_>>());
+    /// ```
+    pub async fn scatter_async(&self, args: A) -> Ticket {
+        let core = self.core();
+        super::mailbox::ScatterAsync {
+            core,
+            args: Some(args),
+        }
+        .await
+    }
+
+    /// Cancel every job not yet started, in every lane (scatters, batches,
+    /// maps, submits): each becomes `Err(TaskError::Cancelled)` and its
+    /// argument is freed now. Running jobs go on. Returns how many.
+    ///
+    /// ```
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let rx = std::sync::Mutex::new(rx);
+    /// let pool = lox::thread(1, move |x: u32| { if x == 0 { let _ = rx.lock().unwrap().recv(); } x });
+    /// pool.scatter(0); // holds the only worker until we send
+    /// for i in 1..=3 { pool.scatter(i); }
+    /// let cancelled = pool.cancel_pending();
+    /// tx.send(()).unwrap();
+    /// let out = pool.try_gather();
+    /// assert_eq!(out.iter().filter(|o| **o == Err(lox::TaskError::Cancelled)).count(), cancelled);
+    /// ```
+    pub fn cancel_pending(&self) -> usize {
+        self.core().withdraw(&|_| true)
+    }
+
+    /// Outcomes of every job scattered from now on, in completion order,
+    /// until the pool's last handle is dropped: a consumer stage with no
+    /// polling loop. It takes the shared scatter lane: gathers take none of
+    /// these jobs while it lives (only those scattered before it). Dropping
+    /// it gives the lane back. See [`Results`](crate::Results).
+    ///
+    /// # Panics
+    ///
+    /// If another `results()` of this pool is alive.
+    pub fn results(&self) -> crate::Results<R> {
+        crate::Results::new(self.core().collector.clone())
+    }
+
+    /// [`results`](Pool::results) as a `futures::Stream`.
+    pub fn results_stream(&self) -> crate::ResultsStream<R> {
+        self.results().into()
+    }
+
     /// What the pool's Supervisor knows now: workers alive and busy, jobs
     /// queued, done and failed, restarts, and per-worker job counts and busy
     /// time. See [`Stats`](crate::Stats).

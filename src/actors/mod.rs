@@ -13,19 +13,27 @@
 //! - `worker`: the loop a thread worker runs.
 //! - `supervisor`: the actix actor that fronts a pool for actor-to-actor use.
 //! - `completed`: streaming gather, in completion order.
+//! - `job`, `batch`, `map`, `results`: jobs of one's own, in private lanes
+//!   of the collector; `mailbox`: `max_pending`.
+//! - `stats`: what the Supervisor knows.
 
+pub(crate) mod batch;
 pub(crate) mod collector;
 pub(crate) mod completed;
 pub(crate) mod dispatch;
 pub(crate) mod front;
+pub(crate) mod job;
+pub(crate) mod mailbox;
+pub(crate) mod map;
 #[cfg(test)]
 mod model;
 pub(crate) mod numbering;
 pub(crate) mod pool;
+pub(crate) mod results;
 pub(crate) mod stats;
 pub(crate) mod supervisor;
 pub use completed::{Completed, CompletedStream};
-pub use supervisor::{Gather, Pending, Scatter, Stats, Supervisor};
+pub use supervisor::{Gather, Pending, Scatter, Stats, Submit, Supervisor};
 pub(crate) mod thread_pool;
 pub(crate) mod wakers;
 pub(crate) mod worker;

@@ -14,6 +14,9 @@ use crate::sync::platform::Word;
 /// A job's key: its epoch (which gather it belongs to) and its index in it.
 pub(crate) type Key = u64;
 
+/// The epoch bit of private lanes: shared epochs count in the lower 31 bits.
+pub(crate) const LANE: u32 = 1 << 31;
+
 /// The epoch and index of a key.
 #[inline]
 pub(crate) fn split(key: Key) -> (u32, u32) {
@@ -31,6 +34,16 @@ pub(crate) struct Numbering<W: Word = AtomicU64>(W);
 impl<W: Word> Numbering<W> {
     pub(crate) fn new() -> Self {
         Numbering(W::new(0))
+    }
+
+    /// A numbering whose first keys carry epoch `epoch` (a lane id).
+    pub(crate) fn starting_at(epoch: u32) -> Self {
+        Numbering(W::new((epoch as u64) << 32))
+    }
+
+    /// The whole word: the current epoch and how many keys it has given.
+    pub(crate) fn word(&self) -> u64 {
+        self.0.load()
     }
 
     /// Number the next job. Lock-free: one `fetch_add`.
@@ -55,12 +68,24 @@ impl<W: Word> Numbering<W> {
     /// cut epoch and an index below that count; every later key, the next
     /// epoch. Callers serialize cuts (the collector's lock).
     pub(crate) fn cut(&self) -> (u32, usize) {
+        let (epoch, _) = split(self.0.load());
+        let (epoch, rel) = split(self.swap(((epoch.wrapping_add(1) & !LANE) as u64) << 32));
+        (epoch, rel.min(MAX_PER_GATHER) as usize)
+    }
+
+    /// [`cut`](Numbering::cut) that starts epoch `next` (a fresh lane id).
+    pub(crate) fn cut_to(&self, next: u32) -> (u32, usize) {
+        let (epoch, rel) = split(self.swap((next as u64) << 32));
+        (epoch, rel.min(MAX_PER_GATHER) as usize)
+    }
+
+    /// Replace the word (a compare-and-swap loop, so that no concurrent
+    /// `fetch_add` is lost between the load and the store); returns the old.
+    pub(crate) fn swap(&self, new: u64) -> u64 {
         let mut cur = self.0.load();
         loop {
-            let (epoch, rel) = split(cur);
-            let next = (epoch.wrapping_add(1) as u64) << 32;
-            match self.0.cas(cur, next) {
-                Ok(_) => return (epoch, rel as usize),
+            match self.0.cas(cur, new) {
+                Ok(_) => return cur,
                 Err(actual) => cur = actual,
             }
         }

@@ -69,6 +69,16 @@ pub(crate) struct Core<A, R, B> {
     pub(crate) backend: B,
     spawned: AtomicUsize,
     spawn_lock: Mutex<()>,
+    /// `max_pending`; `usize::MAX` when unbounded.
+    bound: AtomicUsize,
+}
+
+impl<A, R, B> Drop for Core<A, R, B> {
+    fn drop(&mut self) {
+        // The last handle is gone: an open `results()` ends once the jobs
+        // already numbered have reported.
+        self.collector.close();
+    }
 }
 
 impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
@@ -80,12 +90,29 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
             backend,
             spawned: AtomicUsize::new(0),
             spawn_lock: Mutex::new(()),
+            bound: AtomicUsize::new(usize::MAX),
         }
     }
 
     #[inline]
     pub(crate) fn scatter(&self, args: A) -> Ticket {
+        if self.bound.load(Ordering::Relaxed) != usize::MAX {
+            self.wait_room();
+        }
+        self.scatter_now(args)
+    }
+
+    /// `scatter` past the mailbox bound.
+    #[inline]
+    pub(crate) fn scatter_now(&self, args: A) -> Ticket {
         let key = self.collector.next_key();
+        self.send(key, args);
+        self.collector.ticket(key)
+    }
+
+    /// Hand a numbered job to the workers (or run it inline).
+    #[inline]
+    pub(crate) fn send(&self, key: Key, args: A) {
         if self.n_workers == 0 {
             self.collector.deposit(key, self.backend.inline(args));
         } else {
@@ -94,7 +121,28 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
                 self.start_worker();
             }
         }
-        self.collector.ticket(key)
+    }
+
+    /// `max_pending`: block while the mailbox is full.
+    #[cold]
+    fn wait_room(&self) {
+        crate::actors::mailbox::block_until(&self.collector, || self.has_room());
+    }
+
+    /// Fewer than `max_pending` jobs wait for a worker.
+    pub(crate) fn has_room(&self) -> bool {
+        self.n_workers == 0 || self.len() < self.bound.load(Ordering::Relaxed)
+    }
+
+    /// Set the mailbox bound (`usize::MAX`: none).
+    pub(crate) fn set_bound(&self, n: usize) {
+        self.bound.store(n, Ordering::Relaxed);
+    }
+
+    /// Take back the jobs not started that `which` selects (settled as
+    /// cancelled); returns how many.
+    pub(crate) fn withdraw(&self, which: &dyn Fn(Key) -> bool) -> usize {
+        self.backend.withdraw(which, &self.collector)
     }
 
     #[cold]
@@ -132,23 +180,66 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Core<A, R, B> {
 
     /// The outcomes of the jobs of `cut`, in scatter order.
     pub(crate) fn outcomes(&self, cut: Cut, progress: Progress) -> Vec<Result<R, TaskError>> {
-        with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p)).into_outcomes()
+        outcomes(&self.collector, cut, progress)
     }
 
     /// The results of the jobs of `cut`, or the panic naming the first failure.
     #[track_caller]
     pub(crate) fn results(&self, cut: Cut, progress: Progress) -> Vec<R> {
-        let bucket = with_bar(progress, cut.len(), |p| self.collector.wait_all(cut, p));
-        match bucket.into_results() {
-            Ok(results) => results,
-            Err(failed) => super::raise(failed, cut.len()),
-        }
+        results(&self.collector, cut, progress)
+    }
+}
+
+/// The outcomes of the jobs of `cut`, in scatter order.
+pub(crate) fn outcomes<R: Send + 'static>(
+    collector: &Collector<R>,
+    cut: Cut,
+    progress: Progress,
+) -> Vec<Result<R, TaskError>> {
+    with_bar(progress, cut.len(), |p| collector.wait_all(cut, p)).into_outcomes()
+}
+
+/// The results of the jobs of `cut`, or the panic naming the first failure.
+#[track_caller]
+pub(crate) fn results<R: Send + 'static>(
+    collector: &Collector<R>,
+    cut: Cut,
+    progress: Progress,
+) -> Vec<R> {
+    let bucket = with_bar(progress, cut.len(), |p| collector.wait_all(cut, p));
+    match bucket.into_results() {
+        Ok(results) => results,
+        Err(failed) => super::raise(failed, cut.len()),
+    }
+}
+
+/// What a submitted job needs of its pool to be cancelled, whatever `A`.
+pub(crate) trait Cancel: Send + Sync {
+    /// Take back the jobs not started that `which` selects; how many.
+    fn withdraw(&self, which: &dyn Fn(Key) -> bool) -> usize;
+    /// Stop job `key` if it is running and the kind can.
+    fn abort(&self, key: Key) -> bool;
+}
+
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Cancel for Core<A, R, B> {
+    fn withdraw(&self, which: &dyn Fn(Key) -> bool) -> usize {
+        Core::withdraw(self, which)
+    }
+    fn abort(&self, key: Key) -> bool {
+        self.backend.abort(key, &self.collector)
     }
 }
 
 /// What the Supervisor needs of a pool, whatever its backend.
-pub(crate) trait Front<A, R>: Send + Sync {
+pub(crate) trait Front<A, R: Send + 'static>: Cancel {
     fn scatter(&self, args: A) -> Ticket;
+    /// Hand a job numbered elsewhere (a batch, a map) to the workers.
+    fn send(&self, key: Key, args: A);
+    /// Wait while the `max_pending` mailbox is full.
+    fn wait_room(&self);
+    /// The pool's size (0: inline).
+    fn n_workers(&self) -> usize;
+    fn submit(self: Arc<Self>, args: A) -> crate::Job<R>;
     fn len(&self) -> usize;
     fn stats(&self) -> Stats;
     fn collector(&self) -> &Arc<Collector<R>>;
@@ -157,6 +248,20 @@ pub(crate) trait Front<A, R>: Send + Sync {
 impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Front<A, R> for Core<A, R, B> {
     fn scatter(&self, args: A) -> Ticket {
         Core::scatter(self, args)
+    }
+    fn submit(self: Arc<Self>, args: A) -> crate::Job<R> {
+        crate::actors::job::submit(&self, args)
+    }
+    fn send(&self, key: Key, args: A) {
+        Core::send(self, key, args)
+    }
+    fn wait_room(&self) {
+        if self.bound.load(Ordering::Relaxed) != usize::MAX {
+            Core::wait_room(self);
+        }
+    }
+    fn n_workers(&self) -> usize {
+        self.n_workers
     }
     fn len(&self) -> usize {
         Core::len(self)

@@ -150,3 +150,52 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Stats> for Supervisor<A, R> {
         MessageResult(self.core.stats())
     }
 }
+
+/// Message: submit one job; answers with its [`Job`](crate::Job), a future
+/// that owns the job's outcome. An actor awaits its own results this way:
+/// unlike [`Gather`], which takes every job scattered before it by anyone,
+/// a `Job` is never part of another caller's results.
+///
+/// ```
+/// use lox::actors::Submit;
+///
+/// let pool = lox::thread(2, |x: u32| x * 3);
+/// let addr = pool.supervisor();
+/// let out = actix_rt::System::new().block_on(async move {
+///     let job = addr.send(Submit::new(14)).await.unwrap();
+///     job.await
+/// });
+/// assert_eq!(out, Ok(42));
+/// ```
+pub struct Submit<A, R> {
+    args: A,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<A, R> Submit<A, R> {
+    /// A submit request (`R` is inferred from the address).
+    pub fn new(args: A) -> Self {
+        Submit {
+            args,
+            _result: PhantomData,
+        }
+    }
+}
+
+impl<A, R> std::fmt::Debug for Submit<A, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Submit")
+    }
+}
+
+impl<A: Send + 'static, R: Send + 'static> Message for Submit<A, R> {
+    type Result = crate::Job<R>;
+}
+
+impl<A: Send + 'static, R: Send + 'static> Handler<Submit<A, R>> for Supervisor<A, R> {
+    type Result = MessageResult<Submit<A, R>>;
+
+    fn handle(&mut self, msg: Submit<A, R>, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.clone().submit(msg.args))
+    }
+}
