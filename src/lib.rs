@@ -67,6 +67,7 @@ pub use actors::collector::Ticket;
 pub use actors::front::Pool;
 pub use actors::stats::{Stats, WorkerStats};
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
+pub use actors::worker_actors::thread_with;
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
 // Sync primitives.
