@@ -357,7 +357,8 @@ fn an_init_that_fails_once_is_retried() {
 
 /// A worker whose `init` always fails gives up and leaves; the healthy one
 /// runs everything else. Mutant: a worker that gave up and stays (fails
-/// every job it takes while another stands) fails far more than 5 jobs.
+/// every job it takes while another stands) fails hundreds of jobs, not the
+/// four it tried `init` for, the one it gave up on, and any it still held.
 #[test]
 fn a_worker_that_gave_up_leaves_the_others_serving() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -383,7 +384,7 @@ fn a_worker_that_gave_up_leaves_the_others_serving() {
         p.try_gather()
     });
     let failed = out.iter().filter(|o| o.is_err()).count();
-    assert!(failed <= 5, "{failed} jobs failed");
+    assert!(failed <= 10, "{failed} jobs failed");
     assert!(calls.load(Ordering::SeqCst) <= 5);
     assert!(out.iter().all(|o| match o {
         Ok(_) => true,
