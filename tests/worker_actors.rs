@@ -483,3 +483,45 @@ fn caller_state_in_debug_mode() {
     await_drops(&dropped, 2);
     assert_eq!(census.inits(), vec![2]);
 }
+
+/// In debug mode an `init` that panics fails the job with `Launch`, and the
+/// next job tries again. Mutant: letting the init panic through as the job's
+/// own panic reports `Panicked`.
+#[test]
+fn a_failing_init_in_debug_mode_is_a_launch_error() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let pool = lox::thread_with(
+        0,
+        move |_| {
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("not yet");
+            }
+        },
+        |_: &mut (), x: u32| x,
+    );
+    pool.scatter(1);
+    pool.scatter(2);
+    let out = pool.try_gather();
+    assert!(
+        matches!(&out[0], Err(TaskError::Launch(m)) if m.contains("not yet")),
+        "{out:?}"
+    );
+    assert_eq!(out[1], Ok(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A plain `thread()` pool is a worker actor with a unit state: `lifespan`
+/// retires it too. Mutant: `Threads` without `set_lifespan` (the trait's
+/// default, which ignores it) counts no restarts.
+#[test]
+fn lifespan_on_a_plain_pool_counts_restarts() {
+    let pool = lox::thread(1, |x: u32| x).lifespan(3);
+    for i in 0..10 {
+        pool.scatter(i);
+    }
+    assert_eq!(pool.gather(), (0..10).collect::<Vec<_>>());
+    let stats = pool.stats();
+    assert_eq!(stats.restarts, 3); // jobs 0..3, 3..6, 6..9, 9
+    assert_eq!(stats.per_worker[0].jobs, 10);
+}
