@@ -485,8 +485,8 @@ fn caller_state_in_debug_mode() {
 }
 
 /// In debug mode an `init` that panics fails the job with `Launch`, and the
-/// next job tries again. Mutant: letting the init panic through as the job's
-/// own panic reports `Panicked`.
+/// next job tries again. Mutant: calling `init` without catching its panic
+/// (it unwinds out of `scatter`) or reporting it as the job's `Panicked`.
 #[test]
 fn a_failing_init_in_debug_mode_is_a_launch_error() {
     let calls = Arc::new(AtomicUsize::new(0));
