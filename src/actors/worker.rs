@@ -167,18 +167,18 @@ pub(crate) fn serve<A: Send, R, S, I, F>(
         let (key, args) = match worker.local.pop() {
             Some(job) => job,
             None => {
+                let now = Instant::now();
                 if ran > 0 {
-                    worker
-                        .dispatch
-                        .record(since.elapsed().as_nanos() as u64, ran);
+                    let elapsed = now.saturating_duration_since(since);
+                    worker.dispatch.record(elapsed.as_nanos() as u64, ran);
                     ran = 0;
                 }
-                life.report(&results, &mut batch);
-                life.busy(false);
+                life.report(now, &results, &mut batch);
+                life.idle();
                 match worker.refill() {
                     Some(job) => {
                         since = Instant::now();
-                        life.busy(true);
+                        life.busy(since);
                         job
                     }
                     None => break,
@@ -188,7 +188,7 @@ pub(crate) fn serve<A: Send, R, S, I, F>(
         batch.push((key, life.run(&spec.f, args, &offer)));
         ran += 1;
         if batch.len() >= MAX_CHUNK {
-            life.report(&results, &mut batch);
+            life.report(Instant::now(), &results, &mut batch);
         }
         if life.leaving() {
             // Gave up on `init` while another worker stands: fail what this
@@ -199,5 +199,5 @@ pub(crate) fn serve<A: Send, R, S, I, F>(
             break;
         }
     }
-    life.report(&results, &mut batch);
+    life.report(Instant::now(), &results, &mut batch);
 }

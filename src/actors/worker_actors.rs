@@ -355,22 +355,25 @@ impl<'a, S, I: Fn(usize) -> S> Life<'a, S, I> {
 
     /// Report the jobs run so far to the meter, then send `batch`: once a
     /// gather has the outcomes, [`Stats`](crate::Stats) counts their jobs.
-    pub(crate) fn report<R>(&mut self, results: &Results<R>, batch: &mut Batch<R>) {
+    /// `now` is the worker's clock reading (it has one for dispatch).
+    pub(crate) fn report<R>(&mut self, now: Instant, results: &Results<R>, batch: &mut Batch<R>) {
         if self.unreported > 0 {
-            let now = Instant::now();
             let meter = self.slot.meter();
-            meter.ran(self.unreported, now - self.since);
+            meter.ran(self.unreported, now.saturating_duration_since(self.since));
             (self.unreported, self.since) = (0, now);
         }
         results.send_batch(std::mem::take(batch));
     }
 
-    /// The worker takes jobs (`true`) or waits for some (`false`).
-    pub(crate) fn busy(&mut self, busy: bool) {
-        self.slot.meter().busy.store(busy, Ordering::Relaxed);
-        if busy {
-            self.since = Instant::now();
-        }
+    /// The worker has run dry and looks for jobs: not busy.
+    pub(crate) fn idle(&mut self) {
+        self.slot.meter().busy.store(false, Ordering::Relaxed);
+    }
+
+    /// The worker took jobs at `now`: busy.
+    pub(crate) fn busy(&mut self, now: Instant) {
+        self.slot.meter().busy.store(true, Ordering::Relaxed);
+        self.since = now;
     }
 
     fn retire(&mut self, why: String) {
