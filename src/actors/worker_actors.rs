@@ -504,13 +504,19 @@ mod caller {
         // Thread exiting: `state` is dropped here, outside the borrow.
     }
 
-    /// The pool is gone: drop this thread's state for it.
+    /// The pool is gone: drop this thread's states for it (more than one if
+    /// a job called the pool's `call` from inside a call).
     pub(crate) fn forget(pool: u64) {
-        let gone = STATES.try_with(|states| {
-            let mut states = states.borrow_mut();
-            let i = states.iter().position(|(id, _)| *id == pool)?;
-            Some(states.swap_remove(i))
-        });
+        let gone: Vec<(u64, Box<dyn Any>)> = STATES
+            .try_with(|states| {
+                let mut states = states.borrow_mut();
+                let (gone, keep) = std::mem::take(&mut *states)
+                    .into_iter()
+                    .partition(|(id, _)| *id == pool);
+                *states = keep;
+                gone
+            })
+            .unwrap_or_default();
         drop(gone); // outside the borrow: S's Drop may use lox itself
     }
 }
