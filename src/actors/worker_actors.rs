@@ -360,8 +360,9 @@ impl<'a, S, I: Fn(usize) -> S> Life<'a, S, I> {
         if self.unreported > 0 {
             let meter = self.slot.meter();
             meter.ran(self.unreported, now.saturating_duration_since(self.since));
-            (self.unreported, self.since) = (0, now);
+            self.unreported = 0;
         }
+        self.since = now;
         results.send_batch(std::mem::take(batch));
     }
 
