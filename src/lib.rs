@@ -34,6 +34,10 @@
 //!   or [`try_gather`](Pool::try_gather) (one `Result` per job), and the pool
 //!   goes on. `n = 0` or `LOX_DEBUG=1` runs every job inline for debugging.
 //!   [`len`](Pool::len) counts jobs not yet started, [`pending`](Pool::pending) not yet gathered.
+//! - Worker actors: [`thread_with`] gives each worker a state of its own, built
+//!   once on the worker by `init(index)` and passed to every job as `&mut S`;
+//!   it is rebuilt after a job panics and after [`lifespan`](Pool::lifespan)
+//!   jobs, and [`stats`](Pool::stats) counts jobs, busy time and restarts.
 //! - Process pools: [`process()`] / [`Process`] (and `#[lox::process]`) run a
 //!   plain `fn` in worker processes, copies of the running executable; a
 //!   crashed worker fails only its job. [`init()`] must be the first statement
@@ -71,6 +75,7 @@ pub use actors::map::{Map, MapStream, TryMap, Unordered};
 pub use actors::results::{Results, ResultsStream};
 pub use actors::stats::{Stats, WorkerStats};
 pub use actors::thread_pool::{thread, Thread, DEFAULT_THREADS};
+pub use actors::worker_actors::thread_with;
 pub use error::{TaskError, Timeout};
 pub use progress::Progress;
 // Sync primitives.

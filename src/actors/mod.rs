@@ -11,6 +11,8 @@
 //! - `thread_pool`: [`thread()`](crate::thread()) and the thread backend.
 //! - `dispatch`: adaptive batching of jobs between scatter and workers.
 //! - `worker`: the loop a thread worker runs.
+//! - `worker_actors`: [`thread_with`](crate::thread_with()), `lifespan`, and the
+//!   per-worker state and its supervision (rebuild, retire, back off, give up).
 //! - `supervisor`: the actix actor that fronts a pool for actor-to-actor use.
 //! - `completed`: streaming gather, in completion order.
 //! - `job`, `batch`, `map`, `results`: jobs of one's own, in private lanes
@@ -37,6 +39,7 @@ pub use supervisor::{Gather, Pending, Scatter, Stats, Submit, Supervisor};
 pub(crate) mod thread_pool;
 pub(crate) mod wakers;
 pub(crate) mod worker;
+pub(crate) mod worker_actors;
 
 /// `LOX_DEBUG` is set to a true-like value (1, true, yes, on; any case):
 /// every pool created while it is set runs inline.

@@ -57,6 +57,13 @@ pub trait Backend<A, R>: Send + Sync + 'static {
 
     /// The per-worker meters, for [`Stats`](crate::Stats).
     fn meters(&self) -> &Meters;
+
+    /// Retire each worker after `jobs` jobs (see
+    /// [`Pool::lifespan`](crate::Pool::lifespan)). A kind without worker
+    /// lifespans ignores it.
+    fn set_lifespan(&self, jobs: usize) {
+        let _ = jobs;
+    }
 }
 
 /// A pool: the user's function, the collector, and the backend's workers.

@@ -56,8 +56,11 @@ pub struct WorkerStats {
 }
 
 /// The live counters of one worker slot. Written by its worker (and its
-/// supervisor on restarts), read by [`Meters::snapshot`].
+/// supervisor on restarts), read by [`Meters::snapshot`]. One cache line
+/// each (two for a big `Mutex`), so that workers never write to a line that
+/// another worker writes.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub(crate) struct Meter {
     pub(crate) alive: AtomicBool,
     pub(crate) busy: AtomicBool,

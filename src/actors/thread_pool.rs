@@ -11,6 +11,7 @@ use super::front::Pool;
 use super::pool::Backend;
 use super::stats::Meters;
 use super::worker::{self, Job};
+use super::worker_actors::{forget_caller_state, Crew, Serve, Slot, Spec};
 use crate::error::TaskError;
 
 /// Same as Python's bare `@lox.thread`: 50 workers.
@@ -48,26 +49,58 @@ where
     R: Send + 'static,
     F: Fn(A) -> R + Send + Sync + 'static,
 {
-    let f: Job<A, R> = Arc::new(f);
+    // A worker actor with a unit state; `f` is called directly (not through
+    // a trait object) by the worker loop, monomorphized for it.
+    let f = Arc::new(f);
+    let g = f.clone();
+    let spec = Arc::new(Spec::new(|_: usize| (), move |_: &mut (), args| g(args)));
+    let call: Job<A, R> = f;
+    let h = call.clone();
+    let inline = Arc::new(move |args| worker::run(&*h, args));
+    build(n_workers, call, inline, spec, None)
+}
+
+/// Debug mode's runner: one job in the caller's thread, panics caught.
+pub(crate) type Inline<A, R> = Arc<dyn Fn(A) -> Outcome<R> + Send + Sync>;
+
+/// A thread pool whose workers serve with `body`; `call` is the plain call,
+/// `inline` debug mode's; `caller_state` names the caller-thread states of a
+/// `thread_with` pool, dropped with the pool.
+pub(crate) fn build<A, R>(
+    n_workers: usize,
+    call: Job<A, R>,
+    inline: Inline<A, R>,
+    body: Arc<dyn Serve<A, R>>,
+    caller_state: Option<u64>,
+) -> Thread<A, R>
+where
+    A: Send + 'static,
+    R: Send + 'static,
+{
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let backend = Threads {
-        f: f.clone(),
+        inline,
+        body,
         dispatch: Arc::new(Dispatch::new(n_workers)),
         jobs_tx,
         jobs_rx,
-        meters: Meters::new(n_workers),
+        crew: Crew::new(n_workers),
+        caller_state,
     };
-    Pool::new(n_workers, f, backend)
+    Pool::new(n_workers, call, backend)
 }
 
 /// The backend of a thread pool: a dispatch buffer, a job channel of
-/// chunks, and worker threads with work-stealing deques.
+/// chunks, and worker threads with work-stealing deques, each serving as a
+/// worker actor (see [`thread_with`](crate::thread_with)).
 pub struct Threads<A: Send, R> {
-    f: Job<A, R>,
+    inline: Inline<A, R>,
+    body: Arc<dyn Serve<A, R>>,
     dispatch: Arc<Dispatch<A>>,
     jobs_tx: Sender<Chunk<A>>,
     jobs_rx: Receiver<Chunk<A>>,
-    meters: Meters,
+    crew: Arc<Crew>,
+    caller_state: Option<u64>,
 }
 
 impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
@@ -75,7 +108,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
 
     #[inline]
     fn inline(&self, args: A) -> Outcome<R> {
-        worker::run(&*self.f, args)
+        (self.inline)(args)
     }
 
     #[inline]
@@ -94,10 +127,14 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
             local,
             wake,
         };
-        let (f, results) = (self.f.clone(), results.sender());
+        let (body, results) = (self.body.clone(), results.sender());
+        let slot = Slot {
+            index,
+            crew: self.crew.clone(),
+        };
         std::thread::Builder::new()
             .name(format!("lox-worker-{index}"))
-            .spawn(move || worker::serve(f, w, results))
+            .spawn(move || body.serve(slot, w, results))
             .map(drop)
     }
 
@@ -130,7 +167,11 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
     }
 
     fn meters(&self) -> &Meters {
-        &self.meters
+        &self.crew.meters
+    }
+
+    fn set_lifespan(&self, jobs: usize) {
+        self.crew.set_lifespan(jobs);
     }
 }
 
@@ -139,6 +180,9 @@ impl<A: Send, R> Drop for Threads<A, R> {
         // Queued jobs still run after the last handle is gone.
         for chunk in self.dispatch.drain() {
             let _ = self.jobs_tx.send(chunk);
+        }
+        if let Some(pool) = self.caller_state {
+            forget_caller_state(pool);
         }
     }
 }

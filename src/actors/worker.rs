@@ -12,6 +12,7 @@ use crossbeam_deque::Worker as Deque;
 
 use super::collector::{Batch, Key, Outcome, Results};
 use super::dispatch::{Chunk, Dispatch, MAX_CHUNK};
+use super::worker_actors::{Life, Slot, Spec};
 use crate::error::{panic_message, TaskError};
 use crate::sync::platform::{Platform, Real};
 
@@ -139,10 +140,26 @@ impl<A: Send, P: Platform> Worker<A, P> {
 /// handle is gone nobody can gather, but queued jobs still run (their side
 /// effects may be the point); their results are dropped.
 ///
+/// Each job runs on the worker's state under its [`Life`] (build, rebuild
+/// after a panic or a lifespan, give up on a failing `init`); a plain pool's
+/// state is `()`.
+///
 /// Outcomes are reported in batches: when the deque runs dry, or every
 /// `MAX_CHUNK` jobs. (So while a cheap job's batch-mate runs, its outcome may
-/// wait for it; `gather` waits for both anyway.)
-pub(crate) fn serve<A: Send, R>(f: Job<A, R>, worker: Worker<A>, results: Results<R>) {
+/// wait for it; `gather` waits for both anyway.) The slot's meter is updated
+/// before each batch goes out.
+pub(crate) fn serve<A: Send, R, S, I, F>(
+    spec: &Spec<S, I, F>,
+    slot: &Slot,
+    worker: Worker<A>,
+    results: Results<R>,
+) where
+    S: 'static,
+    I: Fn(usize) -> S,
+    F: Fn(&mut S, A) -> R,
+{
+    let mut life = Life::start(spec.init(), slot);
+    let offer = || worker.dispatch.offer(); // before a back-off: let others steal
     let mut batch: Batch<R> = Vec::new();
     let mut ran = 0usize;
     let mut since = Instant::now();
@@ -150,26 +167,37 @@ pub(crate) fn serve<A: Send, R>(f: Job<A, R>, worker: Worker<A>, results: Result
         let (key, args) = match worker.local.pop() {
             Some(job) => job,
             None => {
+                let now = Instant::now();
                 if ran > 0 {
-                    worker
-                        .dispatch
-                        .record(since.elapsed().as_nanos() as u64, ran);
+                    let elapsed = now.saturating_duration_since(since);
+                    worker.dispatch.record(elapsed.as_nanos() as u64, ran);
                     ran = 0;
                 }
-                results.send_batch(std::mem::take(&mut batch));
+                life.report(now, &results, &mut batch);
+                life.idle();
                 match worker.refill() {
                     Some(job) => {
                         since = Instant::now();
+                        life.busy(since);
                         job
                     }
-                    None => return,
+                    None => break,
                 }
             }
         };
-        batch.push((key, run(&*f, args)));
+        batch.push((key, life.run(&spec.f, args, &offer)));
         ran += 1;
         if batch.len() >= MAX_CHUNK {
-            results.send_batch(std::mem::take(&mut batch));
+            life.report(Instant::now(), &results, &mut batch);
+        }
+        if life.leaving() {
+            // Gave up on `init` while another worker stands: fail what this
+            // worker holds and leave; the others take the rest.
+            while let Some((key, _)) = worker.local.pop() {
+                batch.push((key, life.refuse()));
+            }
+            break;
         }
     }
+    life.report(Instant::now(), &results, &mut batch);
 }
