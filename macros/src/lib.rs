@@ -6,12 +6,14 @@
 //! pool in a `static` and one free function per method of `lox::Pool`
 //! (`scatter` with the function's own arguments, `gather`, ..., `pool`).
 //!
+//! - `attr`: the attribute's arguments (worker count, `init`, builders).
 //! - `check`: what the macros refuse, and why (one error each).
 //! - `expand`: the generated module.
 //!
 //! A refused function is emitted unchanged beside its error, so that its
 //! callers compile and the error is the only one.
 
+mod attr;
 mod check;
 mod expand;
 
