@@ -100,7 +100,7 @@ pub use indicatif;
 /// its index; `S` need not be `Send`), which the function takes as its first
 /// parameter `&mut S` and which `scatter` leaves out, as in
 /// `#[lox::thread(4, init = load_model)] fn embed(model: &mut Model, text: String) -> Vec<f32>`
-/// (the pool is a [`thread_with`](crate::thread_with) pool). `lifespan = n`
+/// (the pool is a [`thread_with()`] pool). `lifespan = n`
 /// and `max_pending = n` call the pool's builders of those names. A first
 /// parameter `&mut S` without `init`, `init` without one, or an unknown key is
 /// a compile error that says so.
@@ -131,7 +131,7 @@ pub use lox_macros::thread;
 /// The arguments after the worker count are those of `#[lox::thread]`
 /// (`init = path` with a first parameter `&mut S`, built inside each worker
 /// process, so `S` needs no serde; the pool is a
-/// [`process_with`](crate::process_with) pool), plus `retries = k` and
+/// [`process_with()`] pool), plus `retries = k` and
 /// `job_timeout = <Duration expression>`, which call
 /// [`Process::retries`] and [`Process::job_timeout`].
 ///
