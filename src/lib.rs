@@ -104,6 +104,16 @@ pub use indicatif;
 /// owned argument types and have no generics: the macro says so at compile
 /// time otherwise.
 ///
+/// After the worker count come `key = value` arguments: `init = path` names a
+/// `fn(usize) -> S` that builds each worker's state (called on the worker with
+/// its index; `S` need not be `Send`), which the function takes as its first
+/// parameter `&mut S` and which `scatter` leaves out, as in
+/// `#[lox::thread(4, init = load_model)] fn embed(model: &mut Model, text: String) -> Vec<f32>`
+/// (the pool is a [`thread_with()`] pool). `lifespan = n`
+/// and `max_pending = n` call the pool's builders of those names. A first
+/// parameter `&mut S` without `init`, `init` without one, or an unknown key is
+/// a compile error that says so.
+///
 /// ```
 /// #[lox::thread(2)]
 /// fn add(a: u32, b: u32) -> u32 { a + b }
@@ -127,6 +137,13 @@ pub use lox_macros::thread;
 /// beside it with the same functions as for `#[lox::thread]`. Arguments and
 /// result must be serde types.
 ///
+/// The arguments after the worker count are those of `#[lox::thread]`
+/// (`init = path` with a first parameter `&mut S`, built inside each worker
+/// process, so `S` needs no serde; the pool is a
+/// [`process_with()`] pool), plus `retries = k` and
+/// `job_timeout = <Duration expression>`, which call
+/// [`Process::retries`] and [`Process::job_timeout`].
+///
 /// ```
 /// #[lox::process(0)] // 0: inline, so that this doc test spawns no process
 /// fn add(a: u32, b: u32) -> u32 { a + b }
@@ -146,6 +163,7 @@ pub use lox_macros::process;
 pub mod __private {
     //! Used by the code the attribute macros generate; not public API.
     pub use actix::Addr;
+    pub use futures::Stream;
     pub use std::sync::OnceLock;
 
     /// Worker count of a bare `#[lox::process]`: the number of CPUs.

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[lox::thread(4)]
 fn zero() -> u32 {
@@ -181,4 +182,64 @@ fn static_str(i: usize) -> &'static str {
 fn static_references_are_fine_on_threads() {
     static_str::scatter(1);
     assert_eq!(static_str::gather(), vec!["one"]);
+}
+
+#[lox::thread(2)]
+fn counted(x: u32) -> u32 {
+    assert!(x != 0, "zero");
+    x
+}
+
+#[test]
+fn stats_from_the_module() {
+    for i in 0..4 {
+        counted::scatter(i);
+    }
+    let _ = counted::try_gather();
+    let stats = counted::stats();
+    assert_eq!((stats.done, stats.failed), (3, 1));
+    assert_eq!(stats.queued, 0);
+    assert_eq!(stats.per_worker.len(), 2);
+}
+
+#[lox::thread(1 + 1,)]
+fn trailing_comma(x: u32) -> u32 {
+    x
+}
+
+#[lox::process(2, retries = 1, job_timeout = Duration::from_millis(500))]
+fn dies_once(marker: String, nap_ms: u64) -> u64 {
+    // The first attempt (no marker yet) leaves the marker and kills its worker.
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+        .is_ok()
+    {
+        std::process::abort();
+    }
+    std::thread::sleep(Duration::from_millis(nap_ms));
+    nap_ms
+}
+
+#[test]
+fn attribute_arguments() {
+    assert_eq!(trailing_comma::n_workers(), 2);
+
+    lox::init();
+    let dir = std::env::temp_dir().join(format!("lox-macros-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    // retries = 1: the job whose worker died runs again on a fresh worker.
+    dies_once::scatter(marker("a"), 1);
+    // job_timeout: a job past 500 ms is killed.
+    std::fs::write(marker("b"), "").unwrap();
+    dies_once::scatter(marker("b"), 20_000);
+    let out = dies_once::try_gather();
+    assert_eq!(out[0], Ok(1));
+    assert_eq!(
+        out[1],
+        Err(lox::TaskError::TimedOut(Duration::from_millis(500)))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

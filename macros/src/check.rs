@@ -1,9 +1,9 @@
 //! What the macros refuse, each with one error that says why and what to do.
 
-use proc_macro2::Span;
+use proc_macro2::{Ident, Span};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
-use syn::{Signature, Type};
+use syn::{FnArg, PatType, Signature, Type};
 
 use crate::Kind;
 
@@ -102,4 +102,79 @@ pub(crate) fn signature(sig: &Signature, kind: Kind) -> syn::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The per-worker state: a first parameter `&mut S` goes with `init = path`,
+/// and neither comes without the other. Returns the parameter and `S`.
+pub(crate) fn state<'a>(
+    sig: &'a Signature,
+    init: Option<&Ident>,
+    kind: Kind,
+) -> syn::Result<Option<(&'a PatType, &'a Type)>> {
+    let k = kind.name();
+    let first = match sig.inputs.first() {
+        Some(FnArg::Typed(pt)) => Some(pt),
+        _ => None,
+    };
+    let state = first.and_then(|pt| match &*pt.ty {
+        Type::Reference(r) if r.mutability.is_some() && !is_static(r) => Some((pt, &*r.elem)),
+        _ => None,
+    });
+    match (state, init) {
+        (Some((pt, ty)), None) => Err(syn::Error::new(
+            pt.span(),
+            format!(
+                "#[lox::{k}]: the first parameter, `{param}`, is per-worker state, and the attribute \
+                 has no `init` to build it. Add `init = path` naming a `fn(usize) -> {ty}` (called on \
+                 each worker with its index), e.g. #[lox::{k}(4, init = new_state)]",
+                param = tidy(quote::quote!(#pt)),
+                ty = tidy(quote::quote!(#ty)),
+            ),
+        )),
+        (None, Some(key)) => Err(syn::Error::new(
+            key.span(),
+            format!(
+                "#[lox::{k}]: `init` builds a per-worker state, which the function takes as its \
+                 first parameter, `&mut S`: e.g. `fn embed(model: &mut Model, text: String)` with \
+                 `init = load_model` and `fn load_model(worker: usize) -> Model`"
+            ),
+        )),
+        (Some((pt, ty)), Some(_)) => {
+            let mut v = Borrowed(None, Kind::Thread);
+            v.visit_type(ty);
+            match v.0 {
+                None => Ok(Some((pt, ty))),
+                Some((span, found)) => Err(syn::Error::new(
+                    span,
+                    format!(
+                        "#[lox::{k}]: the worker state is {found}. It lives on its worker for as \
+                         long as the worker does, so it must be an owned, concrete type"
+                    ),
+                )),
+            }
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// `&'static mut T`: an ordinary argument on threads, not a state.
+fn is_static(r: &syn::TypeReference) -> bool {
+    r.lifetime.as_ref().is_some_and(|l| l.ident == "static")
+}
+
+/// Tokens as a person writes them: `Vec<u8>`, not `Vec < u8 >`.
+fn tidy(tokens: proc_macro2::TokenStream) -> String {
+    let mut s = tokens.to_string();
+    for (from, to) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (" :", ":"),
+        ("& ", "&"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
 }

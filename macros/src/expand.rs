@@ -1,24 +1,31 @@
 //! The generated module: the pool in a `static`, and free functions that
 //! scatter and gather with the decorated function's own argument list.
 
-use proc_macro2::{Ident, TokenStream as TokenStream2};
+use proc_macro2::{Group, Ident, Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
-use syn::{Expr, FnArg, ItemFn, Pat, ReturnType, Type};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
+use crate::attr::Attr;
 use crate::check;
 use crate::Kind;
 
 /// The decorated function's arguments and result, as the module uses them.
 struct Args {
+    /// The per-worker state's type `S` of a first parameter `&mut S`.
+    state: Option<Type>,
+    /// The other arguments: what `scatter` takes.
     names: Vec<Ident>,
     types: Vec<Type>,
     ret: Type,
 }
 
 impl Args {
-    fn of(func: &ItemFn, kind: Kind) -> syn::Result<Args> {
+    fn of(func: &ItemFn, kind: Kind, init: Option<&Ident>) -> syn::Result<Args> {
+        let state = check::state(&func.sig, init, kind)?.map(|(_, s)| s.clone());
         let (mut names, mut types) = (Vec::new(), Vec::new());
-        for (i, input) in func.sig.inputs.iter().enumerate() {
+        let skip = usize::from(state.is_some());
+        for (i, input) in func.sig.inputs.iter().enumerate().skip(skip) {
             // `check::signature` refused receivers.
             let FnArg::Typed(pt) = input else { continue };
             let name = match &*pt.pat {
@@ -34,7 +41,12 @@ impl Args {
             ReturnType::Type(_, t) => (**t).clone(),
         };
         check::owned_type(&ret, "the return type", kind)?;
-        Ok(Args { names, types, ret })
+        Ok(Args {
+            state,
+            names,
+            types,
+            ret,
+        })
     }
 
     /// One argument travels as itself, several as a tuple, none as ().
@@ -48,26 +60,19 @@ impl Args {
             _ => (quote!((#(#types,)*)), quote!((#(#names,)*))),
         }
     }
-}
 
-/// The worker count of the attribute: `(n)`, or the kind's default.
-fn workers(kind: Kind, attr: TokenStream2) -> syn::Result<TokenStream2> {
-    if attr.is_empty() {
-        return Ok(match kind {
-            Kind::Thread => quote!(::lox::DEFAULT_THREADS),
-            Kind::Process => quote!(::lox::__private::default_processes()),
-        });
+    /// The function's parameter types: `&mut S` (if any), then the arguments.
+    fn params(&self) -> Vec<TokenStream2> {
+        let state = self.state.iter().map(|s| quote!(&mut #s));
+        state.chain(self.types.iter().map(|t| quote!(#t))).collect()
     }
-    let e: Expr = syn::parse2(attr).map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            format!(
-                "#[lox::{}(n)] takes one expression: the number of workers",
-                kind.name()
-            ),
-        )
-    })?;
-    Ok(quote!((#e) as usize))
+
+    /// `FUNCTION(...)`: the call a worker makes, the state as `__lox_state`.
+    fn call(&self) -> TokenStream2 {
+        let state = self.state.as_ref().map(|_| quote!(__lox_state,));
+        let names = &self.names;
+        quote!(FUNCTION(#state #(#names),*))
+    }
 }
 
 /// `const FUNCTION`, the decorated function as seen from inside its module.
@@ -82,7 +87,7 @@ fn workers(kind: Kind, attr: TokenStream2) -> syn::Result<TokenStream2> {
 /// lox's "must be at module level" error, at the function's name.
 fn located(func: &ItemFn, args: &Args) -> TokenStream2 {
     let name = &func.sig.ident;
-    let (types, ret) = (&args.types, &args.ret);
+    let (types, ret) = (args.params(), &args.ret);
     let probe = quote_spanned!(name.span()=> #name::located::<()>());
     quote! {
         /// Stands in for the enclosing module's `located` (see `FUNCTION`).
@@ -104,38 +109,26 @@ fn located(func: &ItemFn, args: &Args) -> TokenStream2 {
 }
 
 pub(crate) fn expand(kind: Kind, attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
-    let n_workers = workers(kind, attr)?;
+    let attr = Attr::parse(kind, attr)?;
     check::signature(&func.sig, kind)?;
-    let args = Args::of(func, kind)?;
-    let (arg_ty, arg_pat) = args.travelling();
-    let (names, ret) = (&args.names, &args.ret);
-    let call = quote!(FUNCTION(#(#names),*));
-    let (pool_ty, make_pool, entry) = match kind {
-        Kind::Thread => (
-            quote!(::lox::Thread<#arg_ty, #ret>),
-            quote!(::lox::thread(#n_workers, |#arg_pat: #arg_ty| #call)),
-            quote!(),
-        ),
-        Kind::Process => (
-            quote!(::lox::Process<#arg_ty, #ret>),
-            quote!(::lox::process(#n_workers, entry as fn(#arg_ty) -> #ret)),
-            quote! {
-                /// The plain function pointer the worker processes call.
-                #[doc(hidden)]
-                pub fn entry(#arg_pat: #arg_ty) -> #ret {
-                    #call
-                }
-            },
-        ),
-    };
+    let args = Args::of(func, kind, attr.init.as_ref().map(|(key, _)| key))?;
+    let (pool_ty, make_pool, entry) = pool(kind, &attr, &args);
     let located = located(func, &args);
     let body = module_body(&pool_ty, &make_pool, &args);
+    let jobs = job_forwards(&args);
     let fn_name = &func.sig.ident;
     let vis = &func.vis;
+    let (but, state) = match args.state {
+        Some(_) => (
+            " but the state",
+            " Each worker owns a state, built by the attribute's `init` with the worker's index.",
+        ),
+        None => ("", ""),
+    };
     let doc = format!(
         "The `#[lox::{k}]` pool of [`{fn_name}`]({fn_name}()): `scatter` takes the same \
-         arguments as the function; `gather` returns the results in scatter order.",
-        k = kind.name()
+         arguments as the function{but}; `gather` returns the results in scatter order.{state}",
+        k = kind.name(),
     );
     Ok(quote_spanned! {fn_name.span()=>
         #func
@@ -150,11 +143,85 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream2, func: &ItemFn) -> syn::Resu
             #entry
 
             #body
+
+            #jobs
         }
     })
 }
 
-/// The pool and the functions that reach it: one per method of `lox::Pool`.
+/// The pool's type, the expression that makes it (builders included), and
+/// the plain functions it is made of: `__lox_init` (with a state) and, for
+/// processes, the `entry` the workers call.
+fn pool(kind: Kind, attr: &Attr, args: &Args) -> (TokenStream2, TokenStream2, TokenStream2) {
+    let n = attr.workers(kind);
+    let builders = attr.builder_calls();
+    let (arg_ty, arg_pat) = args.travelling();
+    let (ret, call) = (&args.ret, args.call());
+    // With a state: `__lox_init`, a plain `fn(usize) -> S` that calls the
+    // attribute's `init` (its errors at `init`'s value), and the state as the
+    // worker function's first parameter.
+    let (init, state_param, state_ty) = match (&args.state, &attr.init) {
+        (Some(s), Some((_, init))) => (
+            {
+                // All at `init`'s value, so that a mismatch points there alone.
+                let expected = respan(quote!(fn(usize) -> #s), init.span());
+                let build = quote_spanned!(init.span()=> let init: #expected = #init;);
+                quote! {
+                    /// Builds worker `worker`'s state: the attribute's `init`.
+                    fn __lox_init(worker: usize) -> #s {
+                        #build
+                        init(worker)
+                    }
+                }
+            },
+            quote!(__lox_state: &mut #s,),
+            quote!(&mut #s,),
+        ),
+        _ => (quote!(), quote!(), quote!()),
+    };
+    let (make, entry) = match (kind, args.state.is_some()) {
+        (Kind::Thread, false) => (
+            quote!(::lox::thread(#n, |#arg_pat: #arg_ty| #call)),
+            quote!(),
+        ),
+        (Kind::Thread, true) => (
+            quote!(::lox::thread_with(#n, __lox_init, |#state_param #arg_pat: #arg_ty| #call)),
+            quote!(),
+        ),
+        (Kind::Process, with_state) => {
+            let function = if with_state {
+                quote!(::lox::process_with(#n, __lox_init, entry as fn(#state_ty #arg_ty) -> #ret))
+            } else {
+                quote!(::lox::process(#n, entry as fn(#arg_ty) -> #ret))
+            };
+            let entry = quote! {
+                /// The plain function pointer the worker processes call.
+                #[doc(hidden)]
+                pub fn entry(#state_param #arg_pat: #arg_ty) -> #ret {
+                    #call
+                }
+            };
+            (function, entry)
+        }
+    };
+    let entry = quote!(#init #entry);
+    let pool_ty = match kind {
+        Kind::Thread => quote!(::lox::Thread<#arg_ty, #ret>),
+        Kind::Process => quote!(::lox::Process<#arg_ty, #ret>),
+    };
+    (pool_ty, quote!(#make #builders), entry)
+}
+
+/// One `pub fn` per forward: (doc, attributes, signature, call on the pool).
+fn forwards(table: Vec<(&str, TokenStream2, TokenStream2, TokenStream2)>) -> TokenStream2 {
+    let forwards = table.into_iter().map(
+        |(doc, attrs, sig, call)| quote!(#[doc = #doc] #attrs pub #sig { self::pool().#call }),
+    );
+    quote!(#(#forwards)*)
+}
+
+/// The pool and the functions that reach it: one per method of `lox::Pool`
+/// of the scatter/gather family.
 fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) -> TokenStream2 {
     let (names, types, ret) = (&args.names, &args.types, &args.ret);
     let (arg_ty, arg_pat) = args.travelling();
@@ -164,7 +231,7 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
     let supervisor = quote!(::lox::__private::Addr<::lox::actors::Supervisor<#arg_ty, #ret>>);
     let track = quote!(#[track_caller]);
     #[rustfmt::skip]
-    let forwards = [
+    let forwards = forwards(vec![
         ("Enqueue one call; returns at once with its ticket.", quote!(),
             quote!(fn scatter(#(#names: #types),*) -> ::lox::Ticket), quote!(scatter(#arg_pat))),
         ("Wait for every scattered call; results in scatter order (panics if one failed).", track.clone(),
@@ -193,10 +260,9 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
             quote!(fn n_workers() -> usize), quote!(n_workers())),
         ("The pool's Supervisor actor, for actix applications.", quote!(),
             quote!(fn supervisor() -> #supervisor), quote!(supervisor())),
-    ];
-    let forwards = forwards
-        .into_iter()
-        .map(|(doc, attrs, sig, call)| quote!(#[doc = #doc] #attrs pub #sig { pool().#call }));
+        ("What the pool's Supervisor knows now: workers, jobs queued, done and failed, restarts.", quote!(),
+            quote!(fn stats() -> ::lox::Stats), quote!(stats())),
+    ]);
     quote! {
         /// The pool (created on first use).
         pub fn pool() -> &'static #pool_ty {
@@ -204,6 +270,72 @@ fn module_body(pool_ty: &TokenStream2, make_pool: &TokenStream2, args: &Args) ->
             POOL.get_or_init(|| #make_pool)
         }
 
-        #(#forwards)*
+        #forwards
     }
+}
+
+/// The functions whose results belong to their caller (jobs of one's own):
+/// `submit`, `batch`, the maps, `results`, and the async `scatter`.
+///
+/// Inputs of the maps are handed to the pool boxed (`Send + 'static` and
+/// `Unpin`), so that these functions ask of them only that much whatever the
+/// pool's methods ask.
+fn job_forwards(args: &Args) -> TokenStream2 {
+    let (names, types, ret) = (&args.names, &args.types, &args.ret);
+    let (arg_ty, arg_pat) = args.travelling();
+    let outcome = quote!(::std::result::Result<#ret, ::lox::TaskError>);
+    let stream = quote!(::lox::__private::Stream);
+    let iter_where = quote! {
+        I: ::core::iter::IntoIterator<Item = #arg_ty>, I::IntoIter: ::core::marker::Send + 'static
+    };
+    let iter = quote! {
+        ::std::boxed::Box::new(::core::iter::IntoIterator::into_iter(inputs))
+            as ::std::boxed::Box<dyn ::core::iter::Iterator<Item = #arg_ty> + ::core::marker::Send>
+    };
+    let pinned = quote! {
+        ::std::boxed::Box::pin(inputs)
+            as ::core::pin::Pin<::std::boxed::Box<dyn #stream<Item = #arg_ty> + ::core::marker::Send>>
+    };
+    #[rustfmt::skip]
+    let table = vec![
+        ("One call whose result belongs to the returned `Job` (never to a gather).", quote!(),
+            quote!(fn submit(#(#names: #types),*) -> ::lox::Job<#ret>), quote!(submit(#arg_pat))),
+        ("A private scatter/gather list on this pool's workers.", quote!(),
+            quote!(fn batch() -> ::lox::Batch<#arg_ty, #ret>), quote!(batch())),
+        ("Lazy parallel map in input order (a failed call panics, as in `gather`).", quote!(),
+            quote!(fn map<I>(inputs: I) -> ::lox::Map<#ret> where #iter_where), quote!(map(#iter))),
+        ("`map` with one `Result` per call.", quote!(),
+            quote!(fn try_map<I>(inputs: I) -> ::lox::TryMap<#ret> where #iter_where), quote!(try_map(#iter))),
+        ("`map` in completion order, one `Result` per call.", quote!(),
+            quote!(fn map_unordered<I>(inputs: I) -> ::lox::Unordered<#ret> where #iter_where), quote!(map_unordered(#iter))),
+        ("`map` over a `Stream` of inputs: a `Stream` of outcomes in input order.", quote!(),
+            quote!(fn map_stream<S>(inputs: S) -> impl #stream<Item = #outcome>
+                where S: #stream<Item = #arg_ty> + ::core::marker::Send + 'static),
+            quote!(map_stream(#pinned))),
+        ("`scatter` for async callers: waits, without blocking the executor, while the mailbox is full.", quote!(),
+            quote!(async fn scatter_async(#(#names: #types),*) -> ::lox::Ticket), quote!(scatter_async(#arg_pat).await)),
+        ("Calls not yet started, in every lane, become `Err(TaskError::Cancelled)`; returns how many.", quote!(),
+            quote!(fn cancel_pending() -> usize), quote!(cancel_pending())),
+        ("`(seq, outcome)` of every call scattered from now on, in completion order; until it is dropped, `gather` waits for none of them.", quote!(),
+            quote!(fn results() -> ::lox::Results<#ret>), quote!(results())),
+        ("`results` as a `Stream`, for async callers.", quote!(),
+            quote!(fn results_stream() -> impl #stream<Item = (usize, #outcome)>), quote!(results_stream())),
+    ];
+    forwards(table)
+}
+
+/// `tokens`, every one of them at `span`.
+fn respan(tokens: TokenStream2, span: Span) -> TokenStream2 {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            }
+            tt.set_span(span);
+            tt
+        })
+        .collect()
 }

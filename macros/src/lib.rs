@@ -5,13 +5,18 @@
 //! same name (functions and modules live in different namespaces) holding the
 //! pool in a `static` and one free function per method of `lox::Pool`
 //! (`scatter` with the function's own arguments, `gather`, ..., `pool`).
+//! With `init = path` and a first parameter `&mut S`, the pool is a
+//! `lox::thread_with` / `lox::process_with` pool whose workers own an `S`, and
+//! the module's functions take the other arguments.
 //!
+//! - `attr`: the attribute's arguments (worker count, `init`, builders).
 //! - `check`: what the macros refuse, and why (one error each).
 //! - `expand`: the generated module.
 //!
 //! A refused function is emitted unchanged beside its error, so that its
 //! callers compile and the error is the only one.
 
+mod attr;
 mod check;
 mod expand;
 
