@@ -6,12 +6,15 @@
 
 use std::time::Duration;
 
-// ANCHOR: main
+// ANCHOR: funnel
 fn main() {
     let funnel: lox::Funnel<String, u32> = lox::Funnel::new();
-    let sizes = funnel.subscribe(); // input 0
-    let labels = funnel.subscribe(); // input 1
+    // Input 0, then input 1: `get` returns their items in this order.
+    let sizes = funnel.subscribe();
+    let labels = funnel.subscribe();
+    // ANCHOR_END: funnel
 
+    // ANCHOR: stages
     let sizer = lox::thread(2, move |image: u32| {
         std::thread::sleep(Duration::from_millis(u64::from(image % 3) * 5));
         sizes.put(format!("{}x{}", 64 * image, 48 * image), image);
@@ -31,7 +34,9 @@ fn main() {
         sizer.scatter(image);
         labeller.scatter(image);
     }
+    // ANCHOR_END: stages
 
+    // ANCHOR: join
     let mut joined = Vec::new();
     for _ in 1..=6 {
         let (image, items) = funnel.get(); // items in subscription order: size, label
@@ -40,7 +45,9 @@ fn main() {
     }
     sizer.gather();
     labeller.gather();
+    // ANCHOR_END: join
 
+    // ANCHOR: checks
     joined.sort();
     assert_eq!(joined.len(), 6);
     assert_eq!(
@@ -48,4 +55,4 @@ fn main() {
         (3, vec!["192x144".to_string(), "dog".to_string()])
     );
 }
-// ANCHOR_END: main
+// ANCHOR_END: checks

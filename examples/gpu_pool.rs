@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const N_GPUS: usize = 4;
 
-// ANCHOR: pool
+// ANCHOR: devices
 /// The devices: one flag per GPU says whether a job is using it right now.
 fn in_use() -> &'static [AtomicBool; N_GPUS] {
     static IN_USE: OnceLock<[AtomicBool; N_GPUS]> = OnceLock::new();
@@ -21,7 +21,9 @@ fn gpus() -> &'static lox::IndexSemaphore {
     static GPUS: OnceLock<lox::IndexSemaphore> = OnceLock::new();
     GPUS.get_or_init(|| lox::IndexSemaphore::new(N_GPUS))
 }
+// ANCHOR_END: devices
 
+// ANCHOR: job
 #[lox::thread(N_GPUS * 3)] // more threads than GPUs: some wait for a device
 fn process_batch(batch: u32) -> (u32, usize) {
     let gpu = gpus().acquire(); // blocks until a device is free
@@ -33,19 +35,21 @@ fn process_batch(batch: u32) -> (u32, usize) {
     (batch, index)
     // `gpu` drops here: the device goes back to the pool
 }
-// ANCHOR_END: pool
+// ANCHOR_END: job
 
 fn main() {
-    // ANCHOR: main
+    // ANCHOR: scatter
     for batch in 0..24 {
         process_batch::scatter(batch);
     }
     let done = process_batch::gather();
+    // ANCHOR_END: scatter
+    // ANCHOR: report
     for (batch, gpu) in &done {
         println!("batch {batch:2} ran on GPU {gpu}");
     }
     assert_eq!(done.len(), 24);
     assert!(done.iter().all(|&(_, gpu)| gpu < N_GPUS));
     assert_eq!(gpus().available(), N_GPUS, "every device is back");
-    // ANCHOR_END: main
+    // ANCHOR_END: report
 }

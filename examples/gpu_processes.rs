@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 const N_GPUS: usize = 2;
 
-// ANCHOR: job
+// ANCHOR: run
 /// What one job reports: which batch ran on which GPU, in which process, when.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Run {
@@ -21,7 +21,9 @@ struct Run {
     start: SystemTime,
     end: SystemTime,
 }
+// ANCHOR_END: run
 
+// ANCHOR: job
 /// Runs in a worker process. `gpus` and `print` are handles to the parent's
 /// semaphore and lock: every acquire is granted by the parent.
 fn job((gpus, print, batch): (lox::IndexSemaphore, lox::Lock, u32)) -> Run {
@@ -57,10 +59,11 @@ fn on_host((gpus, batch): (lox::IndexSemaphore, u32)) -> (u32, String, usize) {
 }
 // ANCHOR_END: hosts_job
 
+// ANCHOR: main
 fn main() {
-    lox::init(); // first line: in a worker process, this serves jobs and exits
+    // First line: in a worker process, this serves jobs and exits.
+    lox::init();
 
-    // ANCHOR: main
     let gpus = lox::IndexSemaphore::new(N_GPUS); // lives in this, the parent, process
     let print = lox::Lock::new(());
     let pool = lox::process(4, job); // more workers than GPUs: some wait for one

@@ -30,8 +30,11 @@ fn count_primes_parallel(n: u64) -> u64 {
 }
 // ANCHOR_END: cpu
 
+// ANCHOR: init
 fn main() {
-    lox::init(); // first line: in a worker process, this serves jobs and exits
+    // First line: in a worker process, this serves jobs and exits.
+    lox::init();
+    // ANCHOR_END: init
 
     // ANCHOR: sleepy
     let start = Instant::now();

@@ -36,9 +36,12 @@ fn main() {
     }
     let again = crunch::gather_with(bar.clone()); // length set to 50: it had none
     assert_eq!((bar.position(), bar.length()), (50, Some(50)));
-    bar.finish_with_message("done"); // your bar: you finish it
-                                     // ANCHOR_END: custom
+    // Your bar: you finish it.
+    bar.finish_with_message("done");
+    // ANCHOR_END: custom
 
+    // ANCHOR: report
     println!("sum of squares below 100: {}", squares.iter().sum::<u64>());
     println!("first of the second round: {:?}", &again[..3]);
 }
+// ANCHOR_END: report

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 const DELAY: Duration = Duration::from_millis(100);
 const PAGES: usize = 20;
 
+// ANCHOR: server
 /// A tiny HTTP/1.0 server: every connection gets its own thread, which waits
 /// `DELAY` and answers with the requested path in the body.
 fn start_slow_server() -> String {
@@ -25,6 +26,7 @@ fn start_slow_server() -> String {
     });
     format!("http://{addr}")
 }
+// ANCHOR_END: server
 
 fn serve(mut stream: TcpStream) {
     // Read the whole request head (up to the blank line): closing a socket
@@ -75,9 +77,11 @@ fn get_parallel(url: String) -> String {
 }
 // ANCHOR_END: get
 
+// ANCHOR: urls
 fn main() {
     let base = start_slow_server();
     let urls: Vec<String> = (0..PAGES).map(|i| format!("{base}/page/{i}")).collect();
+    // ANCHOR_END: urls
 
     // ANCHOR: naive
     let start = Instant::now();
@@ -94,6 +98,7 @@ fn main() {
     let lox_time = start.elapsed();
     // ANCHOR_END: lox
 
+    // ANCHOR: report
     assert_eq!(naive, parallel, "same pages, same order");
     assert_eq!(parallel[7], "you asked for /page/7");
     println!("first page: {:?}", parallel[0]);
@@ -105,3 +110,4 @@ fn main() {
         naive_time.as_secs_f64() / lox_time.as_secs_f64()
     );
 }
+// ANCHOR_END: report

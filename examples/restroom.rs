@@ -7,15 +7,19 @@
 //!
 //! `cargo run --release --example restroom`
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-// ANCHOR: main
+// ANCHOR: switch
 fn main() {
-    let restroom = lox::Lock::new(());
+    let restroom = lox::Lock::new(()); // held while anyone is inside, or the janitor
     let light = lox::LightSwitch::new(restroom.clone());
+    // ANCHOR_END: switch
+
+    // ANCHOR: log
     let inside = Arc::new(AtomicUsize::new(0));
+    let janitor_here = Arc::new(AtomicBool::new(false));
     let timeline = Arc::new(Mutex::new(Vec::<String>::new()));
     let start = Instant::now();
     let log = {
@@ -26,28 +30,46 @@ fn main() {
             timeline.lock().unwrap().push(what);
         }
     };
+    // ANCHOR_END: log
 
+    // ANCHOR: people
     let people = {
-        let (light, inside, log) = (light.clone(), inside.clone(), log.clone());
+        let (light, inside, janitor_here, log) = (
+            light.clone(),
+            inside.clone(),
+            janitor_here.clone(),
+            log.clone(),
+        );
         lox::thread(4, move |name: &'static str| {
-            let _in = light.acquire(); // first one in turns the light on
-            inside.fetch_add(1, Ordering::SeqCst);
+            let _in = light.acquire(); // the first one in turns the light on
             log(format!("{name} enters"));
+            inside.fetch_add(1, Ordering::SeqCst);
+            // Stay until the janitor has arrived, so that every run tells the
+            // same story, then a while longer.
+            while !janitor_here.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             std::thread::sleep(Duration::from_millis(30));
             inside.fetch_sub(1, Ordering::SeqCst);
             log(format!("{name} leaves"));
-            // last one out turns the light off: the restroom lock is released
+            // `_in` drops here: the last one out turns the light off
         })
     };
     for name in ["Alice", "Bob", "Carol"] {
         people.scatter(name);
     }
+    // ANCHOR_END: people
 
-    std::thread::sleep(Duration::from_millis(10)); // the janitor arrives while they are inside
+    // ANCHOR: janitor
+    // The janitor arrives while all three are inside.
+    while inside.load(Ordering::SeqCst) < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let janitor = {
         let (restroom, inside, log) = (restroom.clone(), inside.clone(), log.clone());
         std::thread::spawn(move || {
             log("janitor waits".into());
+            janitor_here.store(true, Ordering::SeqCst);
             let _cleaning = restroom.acquire(); // waits until the last one leaves
             assert_eq!(
                 inside.load(Ordering::SeqCst),
@@ -57,11 +79,14 @@ fn main() {
             log("janitor cleans".into());
             std::thread::sleep(Duration::from_millis(20));
             log("janitor done".into());
+            // `_cleaning` drops here: the restroom is free again
         })
     };
     janitor.join().unwrap();
     people.gather();
+    // ANCHOR_END: janitor
 
+    // ANCHOR: after
     // Dave comes after the cleaning.
     people.scatter("Dave");
     people.gather();
@@ -72,8 +97,9 @@ fn main() {
     let entries_before = t[..cleans].iter().filter(|l| l.ends_with("enters")).count();
     let leaves_before = t[..cleans].iter().filter(|l| l.ends_with("leaves")).count();
     assert_eq!(
-        entries_before, leaves_before,
+        (entries_before, leaves_before),
+        (3, 3),
         "everyone who entered left before the cleaning"
     );
 }
-// ANCHOR_END: main
+// ANCHOR_END: after

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-// ANCHOR: main
+// ANCHOR: lock
 fn main() {
     let config = lox::RWLock::new(vec![String::from("v1")]);
+    // ANCHOR_END: lock
 
+    // ANCHOR: readers
     let readers = {
         let config = config.clone();
         lox::thread(8, move |reader: u32| {
@@ -25,7 +27,9 @@ fn main() {
     for r in 0..8 {
         readers.scatter(r);
     }
+    // ANCHOR_END: readers
 
+    // ANCHOR: writer
     for version in 2..=4 {
         std::thread::sleep(Duration::from_millis(3));
         let mut current = config.write(); // alone: no reader is inside now
@@ -33,7 +37,9 @@ fn main() {
         current.push(format!("v{version}"));
         println!("writer published v{version}");
     }
+    // ANCHOR_END: writer
 
+    // ANCHOR: gather
     for (reader, seen) in readers.gather() {
         println!("reader {reader} saw {seen:?}");
         // A reader only ever sees versions in order.
@@ -41,4 +47,4 @@ fn main() {
     }
     assert_eq!(*config.read(), ["v1", "v2", "v3", "v4"]);
 }
-// ANCHOR_END: main
+// ANCHOR_END: gather

@@ -26,8 +26,8 @@ fn fetch_parallel(id: u32) -> String {
 }
 // ANCHOR_END: io
 
+// ANCHOR: scatter
 fn main() {
-    // ANCHOR: scatter
     println!(
         "multiply(3, 4) = {}  (still a plain function)",
         multiply(3, 4)
