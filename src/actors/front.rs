@@ -342,12 +342,12 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
         crate::TryMap::new(self.core.clone(), inputs)
     }
 
-    /// Lazy parallel map in completion order: `(input index, outcome)`. See
-    /// [`Unordered`](crate::Unordered).
+    /// Lazy parallel map in completion order: each job's outcome as it
+    /// finishes. See [`Unordered`](crate::Unordered).
     ///
     /// ```
     /// let pool = lox::thread(2, |x: u32| x);
-    /// let mut seen: Vec<usize> = pool.map_unordered(0..10).map(|(i, _)| i).collect();
+    /// let mut seen: Vec<u32> = pool.map_unordered(0..10).map(Result::unwrap).collect();
     /// seen.sort();
     /// assert_eq!(seen, (0..10).collect::<Vec<_>>());
     /// ```

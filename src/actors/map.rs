@@ -380,12 +380,17 @@ map_kind!(
 );
 
 map_kind!(
-    /// Lazy parallel map in completion order: `(input index, outcome)` as
-    /// each job finishes. Returned by
-    /// [`Pool::map_unordered`](crate::Pool::map_unordered).
+    /// Lazy parallel map in completion order: each outcome as its job
+    /// finishes. Returned by [`Pool::map_unordered`](crate::Pool::map_unordered).
     ///
     /// ```
     /// let pool = lox::thread(2, |x: u32| x + 1);
+    /// let mut out: Vec<u32> = pool.map_unordered(0..4).map(Result::unwrap).collect();
+    /// out.sort();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// ```
+    Unordered, Result<R, TaskError>, false, |_seq, out| out
+);
     /// let mut out: Vec<(usize, u32)> = pool
     ///     .map_unordered(0..4)
     ///     .map(|(i, r)| (i, r.unwrap()))
