@@ -391,15 +391,6 @@ map_kind!(
     /// ```
     Unordered, Result<R, TaskError>, false, |_seq, out| out
 );
-    /// let mut out: Vec<(usize, u32)> = pool
-    ///     .map_unordered(0..4)
-    ///     .map(|(i, r)| (i, r.unwrap()))
-    ///     .collect();
-    /// out.sort();
-    /// assert_eq!(out, vec![(0, 1), (1, 2), (2, 3), (3, 4)]);
-    /// ```
-    Unordered, (usize, Result<R, TaskError>), false, |seq, out| (seq as usize, out)
-);
 
 /// [`Map`] over an async `Stream` of inputs: a `Stream` of outcomes in input
 /// order. Returned by [`Pool::map_stream`](crate::Pool::map_stream).
