@@ -415,6 +415,13 @@ impl Cut {
 }
 
 impl<R> Collector<R> {
+    /// Wake every wait to look again (a map's input ended).
+    pub(crate) fn poke(&self) {
+        let _ = self.tx.send(Vec::new());
+        self.changed.notify_all();
+        self.wakers.notify();
+    }
+
     /// The last handle of the pool is gone: wake every wait so that an open
     /// `results()` can end.
     pub(crate) fn close(&self) {

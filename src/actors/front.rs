@@ -307,10 +307,12 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
 
     /// Lazy parallel map in input order: pulls inputs only as room frees
     /// up (see [`Map::window`](crate::Map::window)), yields results while
-    /// inputs are still being read. The input must own its items (be
-    /// `'static`): map over `vec.into_iter()`, a range, a channel's
-    /// `into_iter()`, not over a borrow. A failed job panics at its item,
-    /// like `gather`. See [`Map`](crate::Map).
+    /// inputs are still being read: a feeder thread pulls the input, so one
+    /// that blocks (a channel, a socket) never holds back finished results.
+    /// The input moves to that thread, so it must be `Send + 'static`: map
+    /// over `vec.into_iter()`, a range, a channel's `into_iter()`, not over a
+    /// borrow. A failed job panics at its item, like `gather`. See
+    /// [`Map`](crate::Map).
     ///
     /// ```
     /// let pool = lox::thread(4, |s: String| s.len());
@@ -320,7 +322,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     pub fn map<I>(&self, inputs: I) -> crate::Map<R>
     where
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: Send + 'static,
     {
         crate::Map::new(self.core.clone(), inputs)
     }
@@ -337,7 +339,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     pub fn try_map<I>(&self, inputs: I) -> crate::TryMap<R>
     where
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: Send + 'static,
     {
         crate::TryMap::new(self.core.clone(), inputs)
     }
@@ -354,7 +356,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     pub fn map_unordered<I>(&self, inputs: I) -> crate::Unordered<R>
     where
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: Send + 'static,
     {
         crate::Unordered::new(self.core.clone(), inputs)
     }

@@ -7,8 +7,11 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use parking_lot::{Condvar, Mutex};
 
 use futures::Stream;
 
@@ -40,23 +43,86 @@ struct LaneUse {
     drained: u64,
 }
 
+/// The feeding side of a map, shared by its consumer and its feeder.
+#[derive(Default)]
+struct Feed {
+    /// Inputs fed so far; input `i` is job `i`.
+    fed: AtomicU64,
+    /// The input has no more items (or panicked).
+    exhausted: AtomicBool,
+    /// The map was dropped: feed nothing more.
+    stop: AtomicBool,
+    /// What the two sides tell each other under a lock.
+    sync: Mutex<Shared>,
+    /// The feeder waits here for room.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Outcomes the consumer has yielded, as last published.
+    yielded: u64,
+    /// The window, as last published.
+    window: usize,
+    /// Lanes opened, in order: (id, first input).
+    lanes: Vec<(u32, u64)>,
+    /// The input iterator panicked: its message.
+    panicked: Option<String>,
+}
+
+impl Feed {
+    /// The key of input `i` (opening a lane every `LANE_JOBS` inputs).
+    fn key<R: Send + 'static>(
+        &self,
+        collector: &Collector<R>,
+        i: u64,
+        lane: &mut (u32, u64),
+    ) -> Key {
+        if i % LANE_JOBS == 0 {
+            let id = collector.state().open_lane();
+            *lane = (id, i);
+            self.sync.lock().lanes.push(*lane);
+        }
+        (lane.0 as Key) << 32 | (i - lane.1)
+    }
+
+    /// The feeder's wait until input `i` fits in the window; false if the
+    /// map was dropped.
+    fn wait_room(&self, i: u64, seen: &mut u64, window: &mut usize) -> bool {
+        if i - *seen < *window as u64 {
+            return true;
+        }
+        let mut sync = self.sync.lock();
+        loop {
+            (*seen, *window) = (sync.yielded, sync.window);
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            if i - *seen < *window as u64 {
+                return true;
+            }
+            self.room.wait(&mut sync);
+        }
+    }
+}
+
 /// What every map shares: its lanes, the window, and the outcomes that
 /// arrived and are not yet yielded.
 struct Window<R: Send + 'static> {
     collector: Arc<Collector<R>>,
     pool: Arc<dyn Cancel>,
+    feed: Arc<Feed>,
     lanes: VecDeque<LaneUse>,
-    /// Inputs fed so far; input `i` is job `i`.
-    fed: u64,
-    /// Outcomes yielded so far.
+    /// Lanes of `feed` taken into `lanes` so far.
+    known: usize,
+    /// Outcomes yielded so far, and as last published to the feeder.
     yielded: u64,
+    published: u64,
     window: usize,
     ordered: bool,
     /// Ordered: slot `k` holds job `yielded + k` once it arrived.
     /// Unordered: outcomes in arrival order.
     ready: VecDeque<Option<(u64, Result<R, TaskError>)>>,
-    /// The input has no more items.
-    exhausted: bool,
     ticker: Ticker,
     scratch: Vec<(u32, Result<R, TaskError>)>,
 }
@@ -71,41 +137,66 @@ impl<R: Send + 'static> Window<R> {
         Window {
             collector,
             pool,
+            feed: Arc::default(),
             lanes: VecDeque::new(),
-            fed: 0,
+            known: 0,
             yielded: 0,
+            published: 0,
             window: default_window(n_workers),
             ordered,
             ready: VecDeque::new(),
-            exhausted: false,
             ticker: Ticker::default(),
             scratch: Vec::new(),
         }
     }
 
-    /// A free slot for one more input.
-    fn has_room(&self) -> bool {
-        !self.exhausted && ((self.fed - self.yielded) as usize) < self.window
+    fn fed(&self) -> u64 {
+        self.feed.fed.load(Ordering::Acquire)
     }
 
-    /// The key of the next input (opening a lane every `LANE_JOBS` inputs).
-    fn next_key(&mut self) -> Key {
-        if self.fed % LANE_JOBS == 0 {
-            let id = self.collector.state().open_lane();
-            let first = self.fed;
-            self.lanes.push_back(LaneUse {
-                id,
-                first,
-                drained: 0,
-            });
-        }
-        let lane = self.lanes.back().expect("a lane was just opened");
-        (lane.id as Key) << 32 | (self.fed - lane.first)
+    /// A free slot for one more input (when feeding on this thread).
+    fn has_room(&self) -> bool {
+        !self.feed.exhausted.load(Ordering::Relaxed)
+            && ((self.fed() - self.yielded) as usize) < self.window
+    }
+
+    /// Feeding on this thread: the key of the next input, counted as fed.
+    fn feed_here(&mut self, lane: &mut (u32, u64)) -> Key {
+        let fed = self.fed();
+        let key = self.feed.key(&self.collector, fed, lane);
+        self.feed.fed.store(fed + 1, Ordering::Release);
+        key
+    }
+
+    /// Feeding on this thread: the input has no more items.
+    fn end_input(&self) {
+        self.feed.exhausted.store(true, Ordering::Release);
+    }
+
+    /// Tell the feeder how far the consumer got (and the window).
+    fn publish(&mut self) {
+        let mut sync = self.feed.sync.lock();
+        sync.yielded = self.yielded;
+        sync.window = self.window;
+        self.published = self.yielded;
+        drop(sync);
+        self.feed.room.notify_one();
     }
 
     /// Move every arrived outcome of this map's lanes out of the collector;
     /// true if any arrived.
     fn collect(&mut self, st: &mut State<R>) -> bool {
+        {
+            let sync = self.feed.sync.lock();
+            for &(id, first) in &sync.lanes[self.known..] {
+                self.lanes.push_back(LaneUse {
+                    id,
+                    first,
+                    drained: 0,
+                });
+            }
+            self.known = sync.lanes.len();
+        }
         let mut any = false;
         let mut finished = Vec::new();
         for lane in self.lanes.iter_mut() {
@@ -143,18 +234,24 @@ impl<R: Send + 'static> Window<R> {
         let item = self.ready.pop_front().flatten()?;
         self.yielded += 1;
         self.ticker.inc();
+        if self.yielded - self.published >= (self.window as u64 / 4).max(1) {
+            self.publish();
+        }
         Some(item)
     }
 
     /// Every input was fed and every outcome yielded.
     fn finished(&self) -> bool {
-        self.exhausted && self.yielded == self.fed
+        self.feed.exhausted.load(Ordering::Acquire) && self.yielded == self.fed()
     }
 
-    /// Block until an outcome arrives.
+    /// Block until an outcome arrives or the input ends.
     fn wait(&mut self) {
+        if self.published != self.yielded {
+            self.publish();
+        }
         let collector = self.collector.clone();
-        collector.wait_for(|st| self.collect(st).then_some(()));
+        collector.wait_for(|st| (self.collect(st) || self.finished()).then_some(()));
     }
 
     /// Wake `cx` when an outcome arrives; ready if one has.
@@ -162,63 +259,127 @@ impl<R: Send + 'static> Window<R> {
         let collector = self.collector.clone();
         collector.poll_for(cx, |st| self.collect(st).then_some(()))
     }
-}
 
-impl<R: Send + 'static> Drop for Window<R> {
-    fn drop(&mut self) {
-        if self.lanes.is_empty() {
-            return;
-        }
-        let ids: Vec<u32> = self.lanes.iter().map(|l| l.id).collect();
-        self.pool.withdraw(&|k| ids.contains(&split(k).0));
-        let mut st = self.collector.state();
-        for lane in &self.lanes {
-            let total = (self.fed - lane.first).min(LANE_JOBS);
-            st.discard(lane.id, total as usize);
+    /// The input panicked: say so, once every earlier outcome was yielded.
+    #[track_caller]
+    fn check_input(&self) {
+        if let Some(msg) = self.feed.sync.lock().panicked.take() {
+            panic!("lox: the map's input iterator panicked: {msg}");
         }
     }
 }
 
-/// Feeds a map from an iterator: pulls one input, sends it with a key.
-type Feed<A> = Box<dyn FnMut() -> Option<A>>;
+impl<R: Send + 'static> Drop for Window<R> {
+    fn drop(&mut self) {
+        self.feed.stop.store(true, Ordering::Relaxed);
+        let lanes = std::mem::take(&mut self.feed.sync.lock().lanes);
+        self.feed.room.notify_all();
+        if lanes.is_empty() {
+            return;
+        }
+        let ids: Vec<u32> = lanes.iter().map(|l| l.0).collect();
+        self.pool.withdraw(&|k| ids.contains(&split(k).0));
+        let fed = self.fed();
+        let mut st = self.collector.state();
+        for (id, first) in lanes {
+            st.discard(id, (fed - first).min(LANE_JOBS) as usize);
+        }
+    }
+}
 
-/// The iterator half shared by [`Map`], [`TryMap`] and [`Unordered`].
+/// The feeder thread of a map: pulls inputs while the window has room and
+/// sends them. Its own thread, so that an input that blocks (a channel, a
+/// socket) never keeps finished results from the consumer.
+fn feeder<A: Send + 'static, R: Send + 'static>(
+    feed: Arc<Feed>,
+    pool: Arc<dyn Front<A, R>>,
+    mut inputs: impl Iterator<Item = A>,
+) {
+    let (mut seen, mut window) = {
+        let sync = feed.sync.lock();
+        (sync.yielded, sync.window)
+    };
+    let mut lane = (0, 0);
+    let collector = pool.collector().clone();
+    let mut i = 0u64;
+    while feed.wait_room(i, &mut seen, &mut window) {
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inputs.next()));
+        let args = match next {
+            Ok(Some(args)) => args,
+            Ok(None) => break,
+            Err(payload) => {
+                feed.sync.lock().panicked = Some(crate::error::panic_message(&*payload));
+                break;
+            }
+        };
+        if feed.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let key = feed.key(&collector, i, &mut lane);
+        pool.send(key, args);
+        i += 1;
+        feed.fed.store(i, Ordering::Release);
+    }
+    feed.exhausted.store(true, Ordering::Release);
+    collector.poke();
+}
+
+/// The iterator half shared by [`Map`], [`TryMap`] and [`Unordered`]. With
+/// workers, a feeder thread (started on the first `next`) pulls the inputs;
+/// inline (`n_workers == 0`), this thread feeds one input at a time.
 struct Inner<A: Send + 'static, R: Send + 'static> {
     window: Window<R>,
     pool: Arc<dyn Front<A, R>>,
-    inputs: Feed<A>,
+    /// The input, until it moves to the feeder.
+    inputs: Option<Box<dyn Iterator<Item = A> + Send>>,
+    lane: (u32, u64),
 }
 
 impl<A: Send + 'static, R: Send + 'static> Inner<A, R> {
     fn new<I>(pool: Arc<dyn Front<A, R>>, inputs: I, ordered: bool) -> Self
     where
-        I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I: Iterator<Item = A> + Send + 'static,
     {
-        let mut it = inputs.into_iter();
         let cancel: Arc<dyn Cancel> = pool.clone();
         let window = Window::new(pool.collector().clone(), cancel, pool.n_workers(), ordered);
         Inner {
             window,
             pool,
-            inputs: Box::new(move || it.next()),
+            inputs: Some(Box::new(inputs)),
+            lane: (0, 0),
         }
     }
 
-    /// Feed inputs while there is room.
+    /// Start the feeder, or (inline) feed while there is room.
     fn fill(&mut self) {
+        if self.pool.n_workers() > 0 {
+            if let Some(inputs) = self.inputs.take() {
+                self.window.publish();
+                let (feed, pool) = (self.window.feed.clone(), self.pool.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("lox-map-feeder".into())
+                    .spawn(move || feeder(feed, pool, inputs));
+                if let Err(e) = spawned {
+                    panic!("lox: could not start the map's feeder thread: {e}");
+                }
+            }
+            return;
+        }
         while self.window.has_room() {
-            match (self.inputs)() {
+            let Some(inputs) = self.inputs.as_mut() else {
+                return;
+            };
+            match inputs.next() {
                 Some(args) => {
-                    let key = self.window.next_key();
-                    self.window.fed += 1;
+                    let key = self.window.feed_here(&mut self.lane);
                     self.pool.send(key, args);
                 }
-                None => self.window.exhausted = true,
+                None => self.window.end_input(),
             }
         }
     }
 
+    #[track_caller]
     fn next(&mut self) -> Option<(u64, Result<R, TaskError>)> {
         loop {
             self.fill();
@@ -226,6 +387,7 @@ impl<A: Send + 'static, R: Send + 'static> Inner<A, R> {
                 return Some(item);
             }
             if self.window.finished() {
+                self.window.check_input();
                 return None;
             }
             self.window.wait();
@@ -263,7 +425,7 @@ impl<R: Send + 'static> Erased<R> {
     where
         A: Send + 'static,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'static,
+        I::IntoIter: Send + 'static,
     {
         let it = inputs.into_iter();
         let len = match it.size_hint() {
@@ -285,7 +447,7 @@ macro_rules! map_kind {
             where
                 A: Send + 'static,
                 I: IntoIterator<Item = A>,
-                I::IntoIter: 'static,
+                I::IntoIter: Send + 'static,
             {
                 $name(Erased::new(pool, inputs, $ordered))
             }
@@ -332,7 +494,7 @@ macro_rules! map_kind {
                 let w = self.0.inner.window();
                 f.debug_struct(stringify!($name))
                     .field("window", &w.window)
-                    .field("fed", &w.fed)
+                    .field("fed", &w.fed())
                     .field("yielded", &w.yielded)
                     .finish_non_exhaustive()
             }
@@ -411,6 +573,7 @@ pub struct MapStream<A: Send + 'static, R: Send + 'static, S> {
     window: Window<R>,
     pool: Arc<dyn Front<A, R>>,
     inputs: Pin<Box<S>>,
+    lane: (u32, u64),
 }
 
 impl<A: Send + 'static, R: Send + 'static, S: Stream<Item = A>> MapStream<A, R, S> {
@@ -421,6 +584,7 @@ impl<A: Send + 'static, R: Send + 'static, S: Stream<Item = A>> MapStream<A, R, 
             window,
             pool,
             inputs: Box::pin(inputs),
+            lane: (0, 0),
         }
     }
 
@@ -435,11 +599,10 @@ impl<A: Send + 'static, R: Send + 'static, S: Stream<Item = A>> MapStream<A, R, 
         while self.window.has_room() {
             match self.inputs.as_mut().poll_next(cx) {
                 Poll::Ready(Some(args)) => {
-                    let key = self.window.next_key();
-                    self.window.fed += 1;
+                    let key = self.window.feed_here(&mut self.lane);
                     self.pool.send(key, args);
                 }
-                Poll::Ready(None) => self.window.exhausted = true,
+                Poll::Ready(None) => self.window.end_input(),
                 Poll::Pending => break,
             }
         }
@@ -463,7 +626,7 @@ impl<A: Send + 'static, R: Send + 'static, S: Stream<Item = A>> Stream for MapSt
             if this.window.finished() {
                 return Poll::Ready(None);
             }
-            if this.window.fed == this.window.yielded {
+            if this.window.fed() == this.window.yielded {
                 return Poll::Pending; // nothing in flight: the input wakes us
             }
             if this.window.poll_wait(cx).is_pending() {
@@ -477,7 +640,7 @@ impl<A: Send + 'static, R: Send + 'static, S> std::fmt::Debug for MapStream<A, R
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MapStream")
             .field("window", &self.window.window)
-            .field("fed", &self.window.fed)
+            .field("fed", &self.window.fed())
             .field("yielded", &self.window.yielded)
             .finish_non_exhaustive()
     }
