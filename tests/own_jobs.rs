@@ -268,7 +268,7 @@ fn map_streams_results_while_inputs_are_still_coming() {
     tx.send(0).unwrap();
     let tx = Mutex::new(Some(tx));
     let mut got = Vec::new();
-    for r in pool.map(rx.into_iter()) {
+    for r in pool.map(rx) {
         got.push(r);
         let mut guard = tx.lock().unwrap();
         if r < 50 {

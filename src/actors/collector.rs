@@ -62,6 +62,9 @@ pub struct Collector<R> {
     changed: Condvar,
     /// Async waits, woken with `changed`.
     wakers: Arc<Wakers>,
+    /// The pool, asked to send jobs held back for batching before anyone
+    /// blocks for outcomes.
+    flush: std::sync::OnceLock<std::sync::Weak<dyn super::pool::Flush>>,
 }
 
 pub(crate) struct State<R> {
@@ -453,6 +456,7 @@ impl<R: Send + 'static> Collector<R> {
             }),
             changed: Condvar::new(),
             wakers: Arc::default(),
+            flush: std::sync::OnceLock::new(),
         })
     }
 
@@ -460,6 +464,18 @@ impl<R: Send + 'static> Collector<R> {
     #[inline]
     pub(crate) fn next_key(&self) -> Key {
         self.numbering.next_key()
+    }
+
+    /// Set the pool to flush before waits (once, at the pool's creation).
+    pub(crate) fn set_flush(&self, pool: std::sync::Weak<dyn super::pool::Flush>) {
+        let _ = self.flush.set(pool);
+    }
+
+    /// Ask the pool to send on jobs held back for batching.
+    fn flush(&self) {
+        if let Some(pool) = self.flush.get().and_then(std::sync::Weak::upgrade) {
+            pool.flush();
+        }
     }
 
     /// The async waits on this collector.
@@ -587,7 +603,10 @@ impl<R: Send + 'static> Collector<R> {
             return;
         }
         st.draining = true;
-        let first = MutexGuard::unlocked(st, || self.rx.recv());
+        let first = MutexGuard::unlocked(st, || {
+            self.flush();
+            self.rx.recv()
+        });
         // Never disconnected: `self.tx` lives as long as `self`.
         if let Ok(msg) = first {
             st.place(msg);
@@ -649,7 +668,10 @@ impl<R: Send + 'static> Collector<R> {
                 continue;
             }
             st.draining = true;
-            let first = MutexGuard::unlocked(&mut st, || self.rx.recv_deadline(deadline));
+            let first = MutexGuard::unlocked(&mut st, || {
+                self.flush();
+                self.rx.recv_deadline(deadline)
+            });
             if let Ok(msg) = first {
                 st.place(msg);
                 for msg in self.rx.try_iter().take(BURST) {
@@ -676,6 +698,7 @@ impl<R: Send + 'static> Collector<R> {
                 return Poll::Ready(found);
             }
             if !self.drain_now(&mut st) {
+                MutexGuard::unlocked(&mut st, || self.flush());
                 return Poll::Pending;
             }
         }

@@ -173,6 +173,21 @@ impl<A: Send, P: Platform> Dispatch<A, P> {
         })
     }
 
+    /// Someone is about to wait for outcomes: if jobs sit in the buffer and
+    /// none are on their way, take a chunk to send now, so that a warm
+    /// worker (waiting on the channel) gets it at once rather than at its
+    /// next look.
+    pub(crate) fn flush(&self) -> Option<Chunk<A>> {
+        self.buffer.with(|buf| {
+            if buf.is_empty() || self.queued.load() > 0 {
+                return None;
+            }
+            let chunk = take_front(buf, self.chunk_size());
+            self.queued.fetch_add(chunk.len() as u64);
+            Some(chunk)
+        })
+    }
+
     /// A worker takes up to one chunk's worth of the buffer.
     pub(crate) fn steal(&self) -> Option<Chunk<A>> {
         self.buffer.with(|buf| {

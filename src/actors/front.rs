@@ -52,6 +52,8 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// A pool of `n_workers` (0, or `LOX_DEBUG` set: inline) on `backend`.
     pub(crate) fn new(n_workers: usize, f: Arc<dyn Fn(A) -> R + Send + Sync>, backend: B) -> Self {
         let core = Arc::new(Core::new(n_workers, f, backend));
+        let weak: std::sync::Weak<Core<A, R, B>> = Arc::downgrade(&core);
+        core.collector.set_flush(weak);
         Pool {
             core,
             supervisor: Arc::default(),

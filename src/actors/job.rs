@@ -87,7 +87,7 @@ impl<R: Send + 'static> Job<R> {
         self.collector
             .lock()
             .lane_received(self.lane)
-            .is_none_or(|n| n > 0)
+            .map_or(true, |n| n > 0)
     }
 
     /// Block until the job has finished; its outcome.

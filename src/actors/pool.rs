@@ -55,6 +55,10 @@ pub trait Backend<A, R>: Send + Sync + 'static {
         false
     }
 
+    /// Someone is about to wait for outcomes: send on any job held back for
+    /// batching (thread pools), so that a warm worker starts it now.
+    fn flush(&self) {}
+
     /// The per-worker meters, for [`Stats`](crate::Stats).
     fn meters(&self) -> &Meters;
 
@@ -217,6 +221,18 @@ pub(crate) fn results<R: Send + 'static>(
     match bucket.into_results() {
         Ok(results) => results,
         Err(failed) => super::raise(failed, cut.len()),
+    }
+}
+
+/// What a waiting collector asks of its pool, whatever `A`.
+pub(crate) trait Flush: Send + Sync {
+    /// See [`Backend::flush`].
+    fn flush(&self);
+}
+
+impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Flush for Core<A, R, B> {
+    fn flush(&self) {
+        self.backend.flush();
     }
 }
 

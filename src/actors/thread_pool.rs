@@ -119,6 +119,12 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
         }
     }
 
+    fn flush(&self) {
+        if let Some(chunk) = self.dispatch.flush() {
+            let _ = self.jobs_tx.send(chunk);
+        }
+    }
+
     fn start(&self, index: usize, results: &Arc<Collector<R>>) -> std::io::Result<()> {
         let (local, wake) = self.dispatch.register();
         let w = worker::Worker {
