@@ -29,6 +29,7 @@ pub use supervisor::{Gather, Pending, Scatter, Stats, Supervisor};
 pub(crate) mod thread_pool;
 pub(crate) mod wakers;
 pub(crate) mod worker;
+pub(crate) mod worker_actors;
 
 /// `LOX_DEBUG` is set to a true-like value (1, true, yes, on; any case):
 /// every pool created while it is set runs inline.

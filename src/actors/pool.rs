@@ -57,6 +57,12 @@ pub trait Backend<A, R>: Send + Sync + 'static {
 
     /// The per-worker meters, for [`Stats`](crate::Stats).
     fn meters(&self) -> &Meters;
+
+    /// Retire a worker after `jobs` jobs: its state is dropped and built
+    /// again (a process pool starts a fresh process).
+    fn set_lifespan(&self, jobs: usize) {
+        let _ = jobs; // TODO(issue 13, thread side): thread workers
+    }
 }
 
 /// A pool: the user's function, the collector, and the backend's workers.

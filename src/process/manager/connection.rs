@@ -17,7 +17,7 @@ use crate::process::early;
 use crate::process::entry::Status;
 use crate::process::frame::{self, FrameError};
 use crate::process::handshake::Hello;
-use crate::process::message::{Down, Request, Up};
+use crate::process::message::{Down, Request, Setup, Up};
 use crate::process::share::Peer;
 
 const HINT: &str = "did main() call lox::init() first?";
@@ -31,6 +31,9 @@ pub(crate) enum LaunchError {
     Spawn(String, std::io::Error),
     /// The worker (named, with its pid and how it ended) failed the handshake.
     Handshake(String, HandshakeError),
+    /// The worker (named) could not build its state: `init` panicked (its
+    /// message), or the worker died in `init` (how it ended).
+    Init(String, String),
 }
 
 /// Why a started worker is not one we can talk to.
@@ -55,6 +58,9 @@ pub(crate) enum Failure {
     Stray(u64, Option<Key>),
     /// Its job ran past the pool's `job_timeout`.
     TimedOut(Duration),
+    /// Building its state again (after a job panicked) failed: `init`
+    /// panicked, with this message. The worker exits.
+    Init(String),
 }
 
 impl std::fmt::Display for LaunchError {
@@ -63,6 +69,9 @@ impl std::fmt::Display for LaunchError {
             LaunchError::Setup(why) => f.write_str(why),
             LaunchError::Spawn(desc, e) => write!(f, "could not run {desc}: {e}"),
             LaunchError::Handshake(worker, why) => write!(f, "{worker}: {why}"),
+            LaunchError::Init(worker, why) => {
+                write!(f, "{worker} could not build its worker state: {why}")
+            }
         }
     }
 }
@@ -89,6 +98,7 @@ impl std::fmt::Display for Failure {
             Failure::Stray(id, Some(k)) => write!(f, "answered job {id} while running job {k}"),
             Failure::Stray(id, None) => write!(f, "answered job {id} while idle"),
             Failure::TimedOut(d) => write!(f, "ran a job past the timeout of {d:?}"),
+            Failure::Init(why) => write!(f, "could not build its worker state again: {why}"),
         }
     }
 }
@@ -101,6 +111,7 @@ impl Failure {
             Failure::Closed(None) => TaskError::WorkerDied(stopped),
             Failure::Closed(Some(_)) => TaskError::WorkerDied(format!("{stopped} ({self})")),
             Failure::TimedOut(d) => TaskError::TimedOut(*d),
+            Failure::Init(_) => TaskError::Launch(format!("worker process {pid} {self}")),
             _ => TaskError::Protocol(format!(
                 "worker {pid} {self} (the worker was stopped: {status})"
             )),
@@ -114,6 +125,10 @@ enum Frame {
     Done { id: u64, status: Status, at: usize },
     /// A request of a shared handle; its payload starts at byte `at`.
     Share(Request, usize),
+    /// The worker's state is built (the answer to the setup).
+    Ready,
+    /// `init` panicked (its message); the worker exits.
+    InitFailed(String),
 }
 
 /// One running worker process and its channel.
@@ -132,7 +147,8 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Start a worker for slot `slot` and complete the handshake.
+    /// Start a worker for slot `slot`, complete the handshake and the setup
+    /// (the worker's state built).
     pub(crate) fn launch(
         config: &Config,
         control: &Control,
@@ -160,12 +176,40 @@ impl Conn {
             body: Vec::new(),
             max_frame: config.max_frame,
         };
-        match conn.handshake(&ours, config.handshake_timeout) {
+        if let Err(why) = conn.handshake(&ours, config.handshake_timeout) {
+            let worker = format!("worker {desc} (pid {pid}, {})", conn.reap(control));
+            return Err(LaunchError::Handshake(worker, why));
+        }
+        let setup = Setup {
+            index: slot as u64,
+            init: config.init,
+        };
+        match conn.setup(setup) {
             Ok(()) => Ok(conn),
             Err(why) => {
-                let worker = format!("worker {desc} (pid {pid}, {})", conn.reap(control));
-                Err(LaunchError::Handshake(worker, why))
+                let worker = format!("worker {slot} (pid {pid}, {})", conn.reap(control));
+                Err(LaunchError::Init(worker, why))
             }
+        }
+    }
+
+    /// Send the setup and wait (without a timeout: `init` may load a model)
+    /// until the worker's state is built. `Err`: why not.
+    fn setup(&mut self, setup: Setup) -> Result<(), String> {
+        let sent = frame::write_value(
+            &mut *self.stdin.lock(),
+            &Down::Setup(setup),
+            frame::DEFAULT_MAX_FRAME,
+        );
+        match self.read_frame() {
+            Ok(Frame::Ready) => Ok(()),
+            Ok(Frame::InitFailed(why)) => Err(why),
+            Ok(_) => Err("it answered the setup with something else".to_owned()),
+            Err(Failure::Closed(_)) => Err(match sent {
+                Ok(()) => "it died in init".to_owned(),
+                Err(e) => format!("it died before the setup ({e})"),
+            }),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -221,6 +265,8 @@ impl Conn {
                     return Ok((status, &self.body[at..]))
                 }
                 Frame::Done { id, .. } => return Err(Failure::Stray(id, Some(running))),
+                Frame::InitFailed(why) => return Err(Failure::Init(why)),
+                Frame::Ready => return Err(Failure::Garbage("a stray Ready".into())),
             }
         }
     }
@@ -233,6 +279,8 @@ impl Conn {
             match self.read_frame()? {
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
                 Frame::Done { id, .. } => return Err(Failure::Stray(id, None)),
+                Frame::InitFailed(why) => return Err(Failure::Init(why)),
+                Frame::Ready => return Err(Failure::Garbage("a stray Ready".into())),
             }
         }
         Ok(())
@@ -257,12 +305,20 @@ impl Conn {
         match header {
             Up::Done { id, status } => Ok(Frame::Done { id, status, at }),
             Up::Share(request) => Ok(Frame::Share(request, at)),
+            Up::Ready => Ok(Frame::Ready),
+            Up::InitFailed(why) => Ok(Frame::InitFailed(why)),
             Up::Report(text) => {
                 crate::progress::eprint_above_bars(&text);
                 self.read_frame()
             }
             other => Err(Failure::Garbage(format!("unexpected message {other:?}"))),
         }
+    }
+
+    /// Ask the worker to drop its state and exit (it has run its lifespan).
+    pub(crate) fn retire(&self) -> std::io::Result<()> {
+        frame::write_value(&mut *self.stdin.lock(), &Down::Retire, frame::DEFAULT_MAX_FRAME)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// Wait up to `grace` for the process to exit on its own.
