@@ -190,7 +190,11 @@ fn panic_rebuilds_state() {
     assert_eq!(ok(&out[0]), (pid, 0, 1, 1));
     assert_eq!(ok(&out[1]), (pid, 0, 2, 1));
     assert!(matches!(&out[2], Err(TaskError::Panicked(m)) if m.contains("job says no")));
-    assert_eq!(ok(&out[3]), (pid, 0, 1, 2), "same process, state built again");
+    assert_eq!(
+        ok(&out[3]),
+        (pid, 0, 1, 2),
+        "same process, state built again"
+    );
     assert_eq!(ok(&out[4]), (pid, 0, 2, 2));
     assert_eq!(recorded("drops"), [pid], "the broken state was dropped");
     let w = &pool.stats().per_worker[0];
@@ -217,7 +221,10 @@ fn sigkill_rebuilds_state() {
     assert_eq!(second, [(fresh, 0, 1, 1), (fresh, 0, 2, 1)]);
     let w = &pool.stats().per_worker[0];
     assert_eq!(w.restarts, 1);
-    assert!(w.last_restart.as_deref().unwrap_or("").contains("SIGKILL"), "{w:?}");
+    assert!(
+        w.last_restart.as_deref().unwrap_or("").contains("SIGKILL"),
+        "{w:?}"
+    );
 }
 
 /// Mutants caught: a lifespan ignored (one process), or enforced by killing
@@ -237,10 +244,20 @@ fn lifespan_gives_fresh_processes() {
     assert_eq!(pids.iter().collect::<BTreeSet<_>>().len(), 3, "{pids:?}");
     // The third retires after its last reply: wait for its drop and exit.
     let all_dropped = || recorded("drops") == pids;
-    assert!(eventually(Duration::from_secs(30), all_dropped), "{:?}", recorded("drops"));
-    assert!(eventually(Duration::from_secs(30), || pool.stats().restarts == 3));
+    assert!(
+        eventually(Duration::from_secs(30), all_dropped),
+        "{:?}",
+        recorded("drops")
+    );
+    assert!(eventually(Duration::from_secs(30), || pool
+        .stats()
+        .restarts
+        == 3));
     let w = &pool.stats().per_worker[0];
-    assert!(w.last_restart.as_deref().unwrap_or("").contains("lifespan"), "{w:?}");
+    assert!(
+        w.last_restart.as_deref().unwrap_or("").contains("lifespan"),
+        "{w:?}"
+    );
     // Two workers: no process runs more than its lifespan.
     let pool = lox::process_with(2, open, step).lifespan(5);
     for _ in 0..40 {
@@ -278,7 +295,10 @@ fn init_panic_fails_with_launch_bounded() {
         pool.scatter(c("count", 0));
     }
     for r in pool.try_gather() {
-        assert!(matches!(&r, Err(TaskError::Launch(m)) if m.contains("gave up")), "{r:?}");
+        assert!(
+            matches!(&r, Err(TaskError::Launch(m)) if m.contains("gave up")),
+            "{r:?}"
+        );
     }
     assert_eq!(recorded("tries").len(), tries);
     assert!(pool.stats().restarts >= 3);
@@ -371,7 +391,10 @@ fn main() {
         ("init_once_per_worker", init_once_per_worker),
         ("panic_rebuilds_state", panic_rebuilds_state),
         ("sigkill_rebuilds_state", sigkill_rebuilds_state),
-        ("lifespan_gives_fresh_processes", lifespan_gives_fresh_processes),
+        (
+            "lifespan_gives_fresh_processes",
+            lifespan_gives_fresh_processes,
+        ),
         (
             "init_panic_fails_with_launch_bounded",
             init_panic_fails_with_launch_bounded,

@@ -94,7 +94,10 @@ where
     A: DeserializeOwned + 'static,
     R: Serialize + 'static,
 {
-    offsets(f as usize, trampoline_with::<S, A, R> as Trampoline as usize)
+    offsets(
+        f as usize,
+        trampoline_with::<S, A, R> as Trampoline as usize,
+    )
 }
 
 /// The entry of a pool's `init`, sent once per worker in its setup frame.

@@ -59,7 +59,10 @@ pub(crate) fn with<S: 'static, T>(
 
 /// Pool `id` is gone: drop this thread's state of it.
 pub(crate) fn forget(id: u64) {
-    let state = STATES.try_with(|s| s.borrow_mut().remove(&id)).ok().flatten();
+    let state = STATES
+        .try_with(|s| s.borrow_mut().remove(&id))
+        .ok()
+        .flatten();
     drop(state);
 }
 

@@ -253,10 +253,7 @@ fn serve() -> Result<(), String> {
 /// Read the setup frame and build the worker's state; answer `Ready`, or
 /// `InitFailed` and `Err("")` (exit 3) when `init` panicked. `None`: the
 /// parent closed the channel first.
-fn setup(
-    rd: &mut impl std::io::Read,
-    writer: &Mutex<File>,
-) -> Result<Option<WorkerState>, String> {
+fn setup(rd: &mut impl std::io::Read, writer: &Mutex<File>) -> Result<Option<WorkerState>, String> {
     let mut body = Vec::new();
     match frame::read_frame(rd, frame::DEFAULT_MAX_FRAME, &mut body) {
         Ok(()) => {}

@@ -317,8 +317,12 @@ impl Conn {
 
     /// Ask the worker to drop its state and exit (it has run its lifespan).
     pub(crate) fn retire(&self) -> std::io::Result<()> {
-        frame::write_value(&mut *self.stdin.lock(), &Down::Retire, frame::DEFAULT_MAX_FRAME)
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        frame::write_value(
+            &mut *self.stdin.lock(),
+            &Down::Retire,
+            frame::DEFAULT_MAX_FRAME,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// Wait up to `grace` for the process to exit on its own.

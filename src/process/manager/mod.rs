@@ -309,7 +309,10 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         let held = self.sched.unstarted();
         self.held[self.slot].0.store(held, Ordering::Relaxed);
         let busy = !self.sched.idle();
-        self.meters.slot(self.slot).busy.store(busy, Ordering::Relaxed);
+        self.meters
+            .slot(self.slot)
+            .busy
+            .store(busy, Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();
@@ -369,7 +372,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         // kept is gone when gather returns.
         drop(self.sched.finish_head(now));
         self.meter().ran(1, now.saturating_duration_since(started));
-        self.meter().busy.store(!self.sched.idle(), Ordering::Relaxed);
+        self.meter()
+            .busy
+            .store(!self.sched.idle(), Ordering::Relaxed);
         self.results.deposit(key, outcome);
         // The result is decoded: peers the worker dropped before it may go
         // (one of them may have come back in it).

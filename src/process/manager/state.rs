@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn init_failures_and_lifespans() {
         let mut m = Machine::default();
-        let e = Box::new(LaunchError::Init("worker 0".into(), "init panicked: x".into()));
+        let e = Box::new(LaunchError::Init(
+            "worker 0".into(),
+            "init panicked: x".into(),
+        ));
         let step = m.next(Event::LaunchFailed(e), 0);
         assert!(matches!(&step, Step::InitFailed(w) if w.contains("init panicked: x")));
         assert_eq!(m.state(), State::Absent);
