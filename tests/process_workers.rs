@@ -49,13 +49,24 @@ fn record(what: &str) {
         .append(true)
         .open(record_file(what, parent))
         .expect("open the record file");
-    writeln!(f, "{}", std::process::id()).expect("write the record file");
+    // One write per line: O_APPEND keeps lines of several processes whole.
+    let line = format!("{}\n", std::process::id());
+    f.write_all(line.as_bytes()).expect("write the record file");
 }
 
 /// The pids recorded in the test's `what` file.
 fn recorded(what: &str) -> Vec<u32> {
     let text = std::fs::read_to_string(record_file(what, std::process::id())).unwrap_or_default();
     text.lines().map(|l| l.parse().expect("a pid")).collect()
+}
+
+/// The pids recorded in the test's `what` file that are among `pids`
+/// (workers of earlier tests' pools may still be dropping their states).
+fn recorded_of(what: &str, pids: &BTreeSet<u32>) -> Vec<u32> {
+    recorded(what)
+        .into_iter()
+        .filter(|p| pids.contains(p))
+        .collect()
 }
 
 fn forget(what: &str) {
@@ -196,7 +207,12 @@ fn panic_rebuilds_state() {
         "same process, state built again"
     );
     assert_eq!(ok(&out[4]), (pid, 0, 2, 2));
-    assert_eq!(recorded("drops"), [pid], "the broken state was dropped");
+    let ours = BTreeSet::from([pid]);
+    assert_eq!(
+        recorded_of("drops", &ours),
+        [pid],
+        "the broken state was dropped"
+    );
     let w = &pool.stats().per_worker[0];
     assert_eq!((w.jobs, w.restarts), (5, 1));
     assert!(w.last_restart.as_deref().unwrap_or("").contains("panicked"));
@@ -243,12 +259,10 @@ fn lifespan_gives_fresh_processes() {
     }
     assert_eq!(pids.iter().collect::<BTreeSet<_>>().len(), 3, "{pids:?}");
     // The third retires after its last reply: wait for its drop and exit.
-    let all_dropped = || recorded("drops") == pids;
-    assert!(
-        eventually(Duration::from_secs(30), all_dropped),
-        "{:?}",
-        recorded("drops")
-    );
+    let ours: BTreeSet<u32> = pids.iter().copied().collect();
+    let all_dropped = || recorded_of("drops", &ours) == pids;
+    let waited = eventually(Duration::from_secs(30), all_dropped);
+    assert!(waited, "{pids:?} {:?}", recorded("drops"));
     assert!(eventually(Duration::from_secs(30), || pool
         .stats()
         .restarts
@@ -272,6 +286,33 @@ fn lifespan_gives_fresh_processes() {
     }
     assert!(per_pid.values().all(|&n| n <= 5), "{per_pid:?}");
     assert!(per_pid.len() >= 8, "{per_pid:?}");
+}
+
+/// Mutant caught: idle workers killed when the pool goes (no `Drop` runs).
+fn dropping_the_pool_drops_the_states() {
+    forget("drops");
+    let pool = lox::process_with(2, open, step);
+    for _ in 0..40 {
+        pool.scatter(c("sleep", 1));
+    }
+    let pids: BTreeSet<u32> = pool.gather().into_iter().map(|s| s.0).collect();
+    assert_eq!(pids.len(), 2);
+    assert!(recorded_of("drops", &pids).is_empty());
+    drop(pool);
+    let dropped = || {
+        recorded_of("drops", &pids)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            == pids
+    };
+    assert!(
+        eventually(Duration::from_secs(30), dropped),
+        "{:?}",
+        recorded("drops")
+    );
+    assert!(eventually(Duration::from_secs(30), || pids
+        .iter()
+        .all(|&p| dead(p))));
 }
 
 /// Mutant caught: no give-up (a launch per job: far more than 2 × 3 tries),
@@ -394,6 +435,10 @@ fn main() {
         (
             "lifespan_gives_fresh_processes",
             lifespan_gives_fresh_processes,
+        ),
+        (
+            "dropping_the_pool_drops_the_states",
+            dropping_the_pool_drops_the_states,
         ),
         (
             "init_panic_fails_with_launch_bounded",

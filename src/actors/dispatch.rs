@@ -226,7 +226,11 @@ impl<A: Send, P: Platform> Dispatch<A, P> {
         self.buffer.with(|buf| {
             let mut keep = VecDeque::with_capacity(buf.len());
             for job in buf.drain(..) {
-                if which(job.0) { out.push(job) } else { keep.push_back(job) }
+                if which(job.0) {
+                    out.push(job)
+                } else {
+                    keep.push_back(job)
+                }
             }
             *buf = keep;
         });

@@ -118,7 +118,9 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Threads<A, R> {
     }
 
     fn withdraw(&self, which: &dyn Fn(Key) -> bool, results: &Collector<R>) -> usize {
-        let taken = self.dispatch.withdraw(which, (&self.jobs_tx, &self.jobs_rx));
+        let taken = self
+            .dispatch
+            .withdraw(which, (&self.jobs_tx, &self.jobs_rx));
         let n = taken.len();
         for (key, args) in taken {
             drop(args); // freed now, not when a worker would have reached it

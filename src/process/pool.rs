@@ -127,19 +127,20 @@ where
         init: parts.init,
         lifespan: None,
     };
+    let meters = Arc::new(Meters::new(n_workers));
     let backend = Processes {
         entry: parts.entry,
         jobs_tx,
         jobs_rx,
         held: (0..n_workers).map(|_| Held::default()).collect(),
         max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
-        control: Arc::new(Control::new(config)),
+        control: Arc::new(Control::new(config, meters.clone())),
         codec: Codec {
             encode: encode_job::<A>,
             inline: parts.inline,
             manage: |m| m.run(),
         },
-        meters: Arc::new(Meters::new(n_workers)),
+        meters,
         inline_id: parts.inline_id,
     };
     Pool::new(n_workers, call, backend)

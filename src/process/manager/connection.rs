@@ -164,7 +164,7 @@ impl Conn {
             .spawn()
             .map_err(|e| LaunchError::Spawn(desc.clone(), e))?;
         let pid = child.id();
-        control.pids.lock().push(pid);
+        control.pids.lock().push((pid, slot));
         let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin is piped")));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut conn = Conn {
@@ -337,7 +337,7 @@ impl Conn {
     /// held is released.
     pub(crate) fn reap(&mut self, control: &Control) -> String {
         self.peer.close();
-        control.pids.lock().retain(|&p| p != self.pid);
+        control.pids.lock().retain(|&(p, _)| p != self.pid);
         let _ = self.child.kill();
         match self.child.wait() {
             Ok(status) => describe(status),

@@ -112,19 +112,22 @@ pub(crate) struct Config {
 pub(crate) struct Control {
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Mutex<Config>,
-    /// Worker processes alive and not yet reaped (killed on shutdown).
-    pids: Mutex<Vec<u32>>,
+    /// Worker processes alive and not yet reaped, with their slots (killed
+    /// on shutdown, except idle ones that own a state: see `shut_down`).
+    pids: Mutex<Vec<(u32, usize)>>,
+    meters: Arc<Meters>,
     /// Managers started, and those of them that gave up on a failing `init`.
     pub(crate) started: AtomicUsize,
     given_up: AtomicUsize,
 }
 
 impl Control {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, meters: Arc<Meters>) -> Self {
         Control {
             shutdown: AtomicBool::new(false),
             config: Mutex::new(config),
             pids: Mutex::new(Vec::new()),
+            meters,
             started: AtomicUsize::new(0),
             given_up: AtomicUsize::new(0),
         }
@@ -135,10 +138,18 @@ impl Control {
         self.given_up.load(Ordering::Acquire) >= self.started.load(Ordering::Acquire)
     }
 
-    /// The last handle is gone: stop every worker now.
+    /// The last handle is gone: stop every worker now. An idle worker that
+    /// owns a state (`process_with`) is left to its manager, which asks it to
+    /// drop the state and exit (see `Manager::run`).
     pub(crate) fn shut_down(&self) {
         self.shutdown.store(true, Ordering::Release);
-        for &pid in self.pids.lock().iter() {
+        let graceful = self.config.lock().init.is_some();
+        for &(pid, slot) in self.pids.lock().iter() {
+            let meter = self.meters.slot(slot);
+            let idle = meter.alive.load(Ordering::Acquire) && !meter.busy.load(Ordering::Acquire);
+            if graceful && idle {
+                continue;
+            }
             // SAFETY: kill(2) has no memory effects. The pid is still ours: a
             // manager removes it from this list (under this lock) before it
             // reaps the process, so it cannot have been reused.
@@ -250,6 +261,10 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             }
         }
         if let Some(mut conn) = self.conn.take() {
+            let graceful = self.control.config.lock().init.is_some();
+            if graceful && self.sched.idle() && conn.retire().is_ok() {
+                conn.await_exit(EXIT_GRACE); // its state's `Drop` runs
+            }
             conn.reap(&self.control);
         }
         self.set_alive(false);
