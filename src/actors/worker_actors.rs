@@ -7,8 +7,9 @@ use super::pool::Backend;
 impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// Retire a worker after `jobs` jobs (at least 1): its state is dropped
     /// and built again; in a process pool the worker process exits (its
-    /// state's `Drop` runs there) and a fresh one takes the next job. Call
-    /// it before the first scatter.
+    /// state's `Drop` runs there) and a fresh one takes the next job; each
+    /// retirement counts as a restart in [`stats`](Pool::stats). Call it
+    /// before the first scatter. Inline pools (`n_workers == 0`) ignore it.
     ///
     /// ```
     /// fn open(_index: usize) -> Vec<u8> { Vec::new() }

@@ -67,7 +67,9 @@ pub(crate) fn default_processes() -> usize {
 /// [`TaskError::WorkerDied`] and the exit status, unless
 /// [`retries`](Process::retries) allows re-running it; a fresh worker takes
 /// the jobs behind it. See also [`job_timeout`](Process::job_timeout) and
-/// [`max_frame`](Process::max_frame).
+/// [`max_frame`](Process::max_frame), and [`process_with`](crate::process_with)
+/// for workers that build a state once (a model, a connection, a device) and
+/// keep it across jobs.
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
