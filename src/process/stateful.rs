@@ -21,7 +21,9 @@ use super::pool::{build, run_inline, Inline, Parts, Process};
 /// them by their offsets in the (byte-identical) executable.
 ///
 /// The worker index is in `0..n_workers` and stable: worker `i`'s
-/// replacement is worker `i` again, so the index can pick a GPU.
+/// replacement is worker `i` again, so the index can pick a GPU. A worker
+/// takes jobs once its `init` has returned, however long it takes (the
+/// [`handshake_timeout`](crate::Process::handshake_timeout) ends before it).
 ///
 /// # Supervision
 ///
