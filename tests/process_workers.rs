@@ -103,6 +103,14 @@ fn once_open(index: usize) -> Counter {
     Counter { index, n: 0 }
 }
 
+/// `init` that works once per process, and kills its process when asked again.
+fn once_then_die(index: usize) -> Counter {
+    if INITS.fetch_add(1, Ordering::SeqCst) > 0 {
+        std::process::exit(9);
+    }
+    Counter { index, n: 0 }
+}
+
 fn step(c: &mut Counter, (cmd, arg): (String, u64)) -> Seen {
     match cmd.as_str() {
         "count" => {}
@@ -353,10 +361,16 @@ fn init_panic_fails_with_launch_bounded() {
     );
 }
 
-/// Mutant caught: a failed re-init after a panic reported as anything but
-/// `Launch`, or the slot not recovering with a fresh process.
+/// Mutant caught: a failed re-init after a panic (`init` panicking, or its
+/// process dying in it) reported as anything but `Launch`, or the slot not
+/// recovering with a fresh process.
 fn reinit_failure_after_panic() {
-    let pool = lox::process_with(1, once_open, step);
+    reinit_fails(once_open, "second init");
+    reinit_fails(once_then_die, "died in init");
+}
+
+fn reinit_fails(init: fn(usize) -> Counter, why: &str) {
+    let pool = lox::process_with(1, init, step);
     pool.scatter(c("count", 0));
     let pid = pool.gather()[0].0;
     pool.scatter(c("panic", 0));
@@ -364,7 +378,7 @@ fn reinit_failure_after_panic() {
     pool.scatter(c("count", 0));
     let out = pool.try_gather();
     assert!(
-        matches!(&out[0], Err(TaskError::Launch(m)) if m.contains("second init")),
+        matches!(&out[0], Err(TaskError::Launch(m)) if m.contains(why)),
         "{out:?}"
     );
     pool.scatter(c("count", 0));

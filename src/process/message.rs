@@ -47,6 +47,9 @@ pub(crate) enum Up {
     Hello(Hello),
     /// The worker's state is built: it takes jobs.
     Ready,
+    /// The worker builds its state again (a job panicked) before the next
+    /// job: until that job's `Done`, a death is a death in `init`.
+    Rebuilding,
     /// `init` failed (its panic message); the worker exits. Sent instead of
     /// `Ready`, or instead of the `Done` of the job that needed the state
     /// rebuilt after a panic.

@@ -329,6 +329,11 @@ fn job_loop(
         } else {
             &from_reader[..]
         };
+        if state.needs_build() {
+            // The parent then knows that a death from here on is one in `init`.
+            frame::write_value(&mut *writer.lock(), &Up::Rebuilding, input.max)
+                .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
+        }
         let ran = run_job(frame, state, &mut out, &mut reply, input.max)?;
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a

@@ -52,6 +52,12 @@ impl WorkerState {
         }
     }
 
+    /// The pool has a state and it is not built (a job panicked): the next
+    /// job builds it first.
+    pub(crate) fn needs_build(&self) -> bool {
+        self.init.is_some() && self.state.is_none()
+    }
+
     /// What a job's trampoline gets.
     pub(crate) fn state(&mut self) -> &mut State {
         &mut self.state

@@ -111,7 +111,9 @@ impl Failure {
             Failure::Closed(None) => TaskError::WorkerDied(stopped),
             Failure::Closed(Some(_)) => TaskError::WorkerDied(format!("{stopped} ({self})")),
             Failure::TimedOut(d) => TaskError::TimedOut(*d),
-            Failure::Init(_) => TaskError::Launch(format!("worker process {pid} {self}")),
+            Failure::Init(_) => {
+                TaskError::Launch(format!("worker process {pid} ({status}) {self}"))
+            }
             _ => TaskError::Protocol(format!(
                 "worker {pid} {self} (the worker was stopped: {status})"
             )),
@@ -129,6 +131,8 @@ enum Frame {
     Ready,
     /// `init` panicked (its message); the worker exits.
     InitFailed(String),
+    /// The worker builds its state again before the next job.
+    Rebuilding,
 }
 
 /// One running worker process and its channel.
@@ -252,6 +256,7 @@ impl Conn {
         started: Instant,
         timeout: Option<Duration>,
     ) -> Result<(Status, &[u8]), Failure> {
+        let mut rebuilding = false;
         loop {
             if let Some(d) = timeout {
                 let left = (started + d).saturating_duration_since(Instant::now());
@@ -259,7 +264,14 @@ impl Conn {
                     return Err(Failure::TimedOut(d));
                 }
             }
-            match self.read_frame()? {
+            let frame = match self.read_frame() {
+                Err(Failure::Closed(_)) if rebuilding => {
+                    return Err(Failure::Init("it died in init".to_owned()))
+                }
+                other => other?,
+            };
+            match frame {
+                Frame::Rebuilding => rebuilding = true,
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
                 Frame::Done { id, status, at } if id == running => {
                     return Ok((status, &self.body[at..]))
@@ -280,7 +292,9 @@ impl Conn {
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
                 Frame::Done { id, .. } => return Err(Failure::Stray(id, None)),
                 Frame::InitFailed(why) => return Err(Failure::Init(why)),
-                Frame::Ready => return Err(Failure::Garbage("a stray Ready".into())),
+                Frame::Ready | Frame::Rebuilding => {
+                    return Err(Failure::Garbage("a stray setup answer".into()))
+                }
             }
         }
         Ok(())
@@ -307,6 +321,7 @@ impl Conn {
             Up::Share(request) => Ok(Frame::Share(request, at)),
             Up::Ready => Ok(Frame::Ready),
             Up::InitFailed(why) => Ok(Frame::InitFailed(why)),
+            Up::Rebuilding => Ok(Frame::Rebuilding),
             Up::Report(text) => {
                 crate::progress::eprint_above_bars(&text);
                 self.read_frame()
