@@ -136,6 +136,11 @@ fn dead(pid: u32) -> bool {
     })
 }
 
+/// A plain job (no state): the worker's pid.
+fn pid_of(_: u64) -> u32 {
+    std::process::id()
+}
+
 fn c(cmd: &str, arg: u64) -> (String, u64) {
     (cmd.to_owned(), arg)
 }
@@ -294,6 +299,14 @@ fn lifespan_gives_fresh_processes() {
     }
     assert!(per_pid.values().all(|&n| n <= 5), "{per_pid:?}");
     assert!(per_pid.len() >= 8, "{per_pid:?}");
+    // A pool without state retires its processes too.
+    let plain = lox::process(1, pid_of).lifespan(2);
+    for i in 0..6 {
+        plain.scatter(i);
+    }
+    let pids = plain.gather();
+    assert!(pids.chunks(2).all(|p| p[0] == p[1]), "{pids:?}");
+    assert_eq!(pids.iter().collect::<BTreeSet<_>>().len(), 3, "{pids:?}");
 }
 
 /// Mutant caught: idle workers killed when the pool goes (no `Drop` runs).
