@@ -1,5 +1,6 @@
 //! Process pools: per-job overhead for trivial jobs, and 200 jobs of ~1 ms of
-//! CPU work on 2 worker processes against serial.
+//! CPU work on 2 worker processes against serial (`process`, and
+//! `process_with` whose workers own a state).
 //!
 //! Also the round trip of a shared lock: acquire+release, inside a worker, of
 //! a `lox::Lock` / `IndexSemaphore` whose broker is in the parent, beside the
@@ -34,6 +35,17 @@ fn spin((seed, iters): (u64, u64)) -> u64 {
         x ^= x << 17;
     }
     black_box(x)
+}
+
+/// A worker state for `process_with`: the jobs this worker has run.
+fn tally(_index: usize) -> u64 {
+    0
+}
+
+/// [`spin`] on a worker that owns a state.
+fn spin_with(ran: &mut u64, job: (u64, u64)) -> u64 {
+    *ran += 1;
+    spin(job)
 }
 
 /// Iterations that take about 1 ms here (measured once, in the parent; the
@@ -120,6 +132,19 @@ fn cpu_bound(c: &mut Criterion) {
             pool.gather()
         })
     });
+    let stateful = lox::process_with(2, tally, spin_with);
+    stateful.scatter((0, 1));
+    stateful.scatter((1, 1));
+    stateful.gather();
+    g.bench_function("lox_process_with_2", |b| {
+        b.iter(|| {
+            for s in 0..200u64 {
+                stateful.scatter((s, iters));
+            }
+            stateful.gather()
+        })
+    });
+    drop(stateful);
     let threads = lox::thread(2, spin);
     g.bench_function("lox_thread_2", |b| {
         b.iter(|| {

@@ -86,7 +86,7 @@ pub use sync::{
 // Queues.
 pub use queue::{Announcement, Funnel, FunnelInput, SubscribeFinalizedError};
 // Process pools.
-pub use process::{init, process, Launcher, Process};
+pub use process::{init, process, process_with, Launcher, Process};
 
 /// The progress-bar crate behind [`Progress`], re-exported so that a bar of
 /// your own matches the version lox uses.

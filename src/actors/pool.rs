@@ -63,11 +63,9 @@ pub trait Backend<A, R>: Send + Sync + 'static {
     fn meters(&self) -> &Meters;
 
     /// Retire each worker after `jobs` jobs (see
-    /// [`Pool::lifespan`](crate::Pool::lifespan)). A kind without worker
-    /// lifespans ignores it.
-    fn set_lifespan(&self, jobs: usize) {
-        let _ = jobs;
-    }
+    /// [`Pool::lifespan`](crate::Pool::lifespan)): its state is dropped and
+    /// built again (a process pool starts a fresh process).
+    fn set_lifespan(&self, jobs: usize);
 }
 
 /// A pool: the user's function, the collector, and the backend's workers.

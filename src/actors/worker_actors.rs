@@ -119,9 +119,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// call; set it when making the pool. Each retirement counts as a restart
     /// in [`stats`](Pool::stats).
     ///
-    /// # Panics
-    ///
-    /// If `jobs` is 0.
+    /// `jobs = 0` is taken as 1 (a fresh state for every job).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -143,8 +141,7 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// assert_eq!(pool.stats().restarts, 2);
     /// ```
     pub fn lifespan(self, jobs: usize) -> Self {
-        assert!(jobs > 0, "lox: lifespan must be at least 1 job, got 0");
-        self.core().backend.set_lifespan(jobs);
+        self.core().backend.set_lifespan(jobs.max(1));
         self
     }
 }

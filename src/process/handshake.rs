@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a frame's layout changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 3;
+pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 /// What each side says first.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -19,11 +19,25 @@ use super::handshake::Hello;
 pub(crate) enum Down {
     /// First frame: who is asking.
     Hello(Hello),
+    /// Second frame: the worker's index and its pool's `init`; answered by
+    /// `Up::Ready` or `Up::InitFailed`.
+    Setup(Setup),
     /// Run a job; the encoded argument follows.
     Job { id: u64, entry: Entry },
     /// The answer to a request of a shared handle (an item follows
     /// `Answer::Item`).
     Share(Answer),
+    /// The worker has run its lifespan of jobs: drop the state and exit 0.
+    Retire,
+}
+
+/// Who a worker is in its pool, and how it builds its state.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Setup {
+    /// The worker's index, `0..n_workers`, stable across replacements.
+    pub(crate) index: u64,
+    /// The pool's `init` (`process_with`); `None`: no per-worker state.
+    pub(crate) init: Option<Entry>,
 }
 
 /// Worker → parent.
@@ -31,6 +45,15 @@ pub(crate) enum Down {
 pub(crate) enum Up {
     /// First frame: who answers (sent also on a mismatch, before exiting).
     Hello(Hello),
+    /// The worker's state is built: it takes jobs.
+    Ready,
+    /// The worker builds its state again (a job panicked) before the next
+    /// job: until that job's `Done`, a death is a death in `init`.
+    Rebuilding,
+    /// `init` failed (its panic message); the worker exits. Sent instead of
+    /// `Ready`, or instead of the `Done` of the job that needed the state
+    /// rebuilt after a panic.
+    InitFailed(String),
     /// A job ended; on `Status::Ok` the encoded result follows.
     Done { id: u64, status: Status },
     /// A request of a shared handle (an item follows `Request::Put`).

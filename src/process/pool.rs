@@ -67,7 +67,9 @@ pub(crate) fn default_processes() -> usize {
 /// [`TaskError::WorkerDied`] and the exit status, unless
 /// [`retries`](Process::retries) allows re-running it; a fresh worker takes
 /// the jobs behind it. See also [`job_timeout`](Process::job_timeout) and
-/// [`max_frame`](Process::max_frame).
+/// [`max_frame`](Process::max_frame), and [`process_with`](crate::process_with)
+/// for workers that build a state once (a model, a connection, a device) and
+/// keep it across jobs.
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
@@ -84,6 +86,39 @@ where
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
+    let inline: Inline<A, R> = Box::new(move |args, max| {
+        run_inline(args, max, |encoded, out| {
+            Ok(entry::call_encoded(f, encoded, out))
+        })
+    });
+    let parts = Parts {
+        entry: entry::entry_of(f),
+        init: None,
+        inline,
+        inline_id: None,
+    };
+    build(n_workers, Arc::new(f), parts)
+}
+
+/// What [`process`] and [`process_with`] give [`build`].
+pub(super) struct Parts<A, R> {
+    pub(super) entry: Result<Entry, String>,
+    pub(super) init: Option<Entry>,
+    pub(super) inline: Inline<A, R>,
+    /// The pool's id for its inline states (`process_with`).
+    pub(super) inline_id: Option<u64>,
+}
+
+/// The pool of `n_workers` for `parts`; `call` runs a plain call.
+pub(super) fn build<A, R>(
+    n_workers: usize,
+    call: Arc<dyn Fn(A) -> R + Send + Sync>,
+    parts: Parts<A, R>,
+) -> Process<A, R>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let config = Config {
         launchers: vec![Launcher::local()],
@@ -91,23 +126,26 @@ where
         job_timeout: None,
         max_frame: frame::DEFAULT_MAX_FRAME,
         handshake_timeout: HANDSHAKE_TIMEOUT,
+        init: parts.init,
+        lifespan: None,
     };
+    let meters = Arc::new(Meters::new(n_workers));
     let backend = Processes {
-        f,
-        entry: entry::entry_of(f),
+        entry: parts.entry,
         jobs_tx,
         jobs_rx,
         held: (0..n_workers).map(|_| Held::default()).collect(),
         max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
-        control: Arc::new(Control::new(config)),
+        control: Arc::new(Control::new(config, meters.clone())),
         codec: Codec {
             encode: encode_job::<A>,
-            inline: run_inline::<A, R>,
+            inline: parts.inline,
             manage: |m| m.run(),
         },
-        meters: Meters::new(n_workers),
+        meters,
+        inline_id: parts.inline_id,
     };
-    Pool::new(n_workers, Arc::new(f), backend)
+    Pool::new(n_workers, call, backend)
 }
 
 /// A function wrapped in a pool of worker processes (see
@@ -124,7 +162,6 @@ pub type Process<A, R> = Pool<A, R, Processes<A, R>>;
 /// The backend of a process pool: encoded jobs on a channel, one manager
 /// thread per worker process (see `manager`).
 pub struct Processes<A, R> {
-    f: fn(A) -> R,
     entry: Result<Entry, String>,
     jobs_tx: Sender<Job>,
     jobs_rx: Receiver<Job>,
@@ -134,7 +171,9 @@ pub struct Processes<A, R> {
     max_frame: AtomicUsize,
     control: Arc<Control>,
     codec: Codec<A, R>,
-    meters: Meters,
+    meters: Arc<Meters>,
+    /// `process_with`: the id of the pool's states in calling threads.
+    inline_id: Option<u64>,
 }
 
 /// What needs serde, chosen in [`process`] where its bounds hold: the
@@ -149,14 +188,17 @@ struct Codec<A, R> {
 /// `encode_job`: a job's whole frame.
 type Encode<A> = fn(Key, &Result<Entry, String>, &A, usize) -> Result<Vec<u8>, TaskError>;
 
-/// `run_inline`: a job in the caller's thread (debug mode).
-type Inline<A, R> = fn(fn(A) -> R, &A, usize) -> Outcome<R>;
+/// A job in the caller's thread (debug mode), with the frame cap.
+pub(super) type Inline<A, R> = Box<dyn Fn(&A, usize) -> Outcome<R> + Send + Sync>;
 
 impl<A, R> Drop for Processes<A, R> {
     fn drop(&mut self) {
         // Runs before `jobs_tx` drops: managers wake to a closed channel and
         // a shutdown flag, and find their workers killed.
         self.control.shut_down();
+        if let Some(id) = self.inline_id {
+            super::inline_state::forget(id);
+        }
     }
 }
 
@@ -164,7 +206,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
     const KIND: &'static str = "Process";
 
     fn inline(&self, args: A) -> Outcome<R> {
-        (self.codec.inline)(self.f, &args, self.max_frame.load(Ordering::Relaxed))
+        (self.codec.inline)(&args, self.max_frame.load(Ordering::Relaxed))
     }
 
     /// The argument is encoded here, in the caller's thread: one that fails
@@ -196,7 +238,9 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
             results.clone(),
             index,
             self.held.clone(),
+            self.meters.clone(),
         );
+        self.control.started.fetch_add(1, Ordering::AcqRel);
         std::thread::Builder::new()
             .name(format!("lox-process-{index}"))
             .spawn(move || manage(manager))
@@ -228,6 +272,13 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
 
     fn meters(&self) -> &Meters {
         &self.meters
+    }
+
+    /// A worker process retires after `jobs` jobs (at least 1): it drops its
+    /// state and exits, and the next job starts a fresh process.
+    fn set_lifespan(&self, jobs: usize) {
+        let mut config = self.control.config.lock();
+        config.lifespan = Some(jobs.max(1));
     }
 }
 
@@ -354,8 +405,13 @@ fn encode_job<A: Serialize + 'static>(
 }
 
 /// Debug mode: the same encode → call → decode round trip as a worker, in
-/// the caller's thread.
-fn run_inline<A, R>(f: fn(A) -> R, args: &A, max: usize) -> Outcome<R>
+/// the caller's thread; `call` runs the encoded job (`Err`: the state could
+/// not be built).
+pub(super) fn run_inline<A, R>(
+    args: &A,
+    max: usize,
+    call: impl FnOnce(&[u8], &mut Vec<u8>) -> Result<Status, String>,
+) -> Outcome<R>
 where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
@@ -368,7 +424,8 @@ where
         return Err(proto(format!("the job's argument could not be sent: frame of {} bytes exceeds the cap of {max} bytes", encoded.len())));
     }
     let mut out = Vec::new();
-    match entry::call_encoded(f, &encoded, &mut out) {
+    let status = call(&encoded, &mut out).map_err(|why| Box::new(TaskError::Launch(why)))?;
+    match status {
         Status::Ok if out.len() > max => Err(proto(format!(
             "the job's result could not be sent: frame of {} bytes exceeds the cap of {max} bytes",
             out.len()

@@ -24,8 +24,9 @@ use super::client;
 use super::entry::{self, Status};
 use super::frame::{self, FrameError};
 use super::handshake::Hello;
-use super::message::{Down, Up};
+use super::message::{Down, Setup, Up};
 use super::report;
+use super::worker_state::WorkerState;
 
 /// The argument that makes a process a worker: `<exe> --lox-worker`.
 pub(crate) const MARKER: &str = "--lox-worker";
@@ -96,6 +97,8 @@ pub(crate) fn serve_and_exit() -> ! {
     INIT_RAN.store(true, Ordering::Release);
     let code = match serve() {
         Ok(()) => 0,
+        // Its panic was reported to the parent, which fails the jobs.
+        Err(why) if why.is_empty() => 3,
         Err(why) => {
             eprintln!("lox worker {}: {why}", std::process::id());
             2
@@ -232,12 +235,49 @@ fn serve() -> Result<(), String> {
         threaded: AtomicBool::new(false),
         jobs: jobs_tx,
     }));
-    let _ = INPUT.set(input);
     client::install(writer, max);
     report::install(writer, parent.worker, max);
-    match job_loop(input, &jobs_rx, writer) {
+    let Some(mut state) = setup(&mut *input.rd.lock(), writer)? else {
+        return Ok(()); // the parent closed the channel first
+    };
+    let _ = INPUT.set(input);
+    let end = job_loop(input, &jobs_rx, writer, &mut state);
+    drop(state); // before `exit`: the state's `Drop` runs on a graceful end
+    match end {
         Ok(()) | Err(End::Closed) => Ok(()),
+        Err(End::InitFailed) => Err(String::new()),
         Err(End::Broken(why)) => Err(why),
+    }
+}
+
+/// Read the setup frame and build the worker's state; answer `Ready`, or
+/// `InitFailed` and `Err("")` (exit 3) when `init` panicked. `None`: the
+/// parent closed the channel first.
+fn setup(rd: &mut impl std::io::Read, writer: &Mutex<File>) -> Result<Option<WorkerState>, String> {
+    let mut body = Vec::new();
+    match frame::read_frame(rd, frame::DEFAULT_MAX_FRAME, &mut body) {
+        Ok(()) => {}
+        Err(FrameError::Closed) => return Ok(None),
+        Err(e) => return Err(format!("no setup from the parent: {e}")),
+    }
+    let setup: Setup = match frame::decode_all::<Down>(&body) {
+        Ok(Down::Setup(s)) => s,
+        Ok(other) => return Err(format!("expected the setup, got {other:?}")),
+        Err(e) => return Err(format!("bad setup from the parent: {e}")),
+    };
+    // SAFETY: the handshake succeeded (same protocol, same executable), so
+    // the setup's init entry names code of this very image.
+    let mut state = unsafe { WorkerState::new(setup) };
+    let built = state.ensure();
+    let answer = match &built {
+        Ok(()) => Up::Ready,
+        Err(why) => Up::InitFailed(why.clone()),
+    };
+    frame::write_value(&mut *writer.lock(), &answer, frame::DEFAULT_MAX_FRAME)
+        .map_err(|e| format!("answering the setup: {e}"))?;
+    match built {
+        Ok(()) => Ok(Some(state)),
+        Err(_) => Err(String::new()),
     }
 }
 
@@ -271,6 +311,7 @@ fn job_loop(
     input: &'static Input,
     jobs_rx: &crossbeam_channel::Receiver<Result<Vec<u8>, End>>,
     writer: &Mutex<File>,
+    state: &mut WorkerState,
 ) -> Result<(), End> {
     let (mut out, mut reply, mut body) = (Vec::new(), Vec::new(), Vec::new());
     loop {
@@ -288,7 +329,12 @@ fn job_loop(
         } else {
             &from_reader[..]
         };
-        run_job(frame, &mut out, &mut reply, input.max)?;
+        if state.needs_build() {
+            // The parent then knows that a death from here on is one in `init`.
+            frame::write_value(&mut *writer.lock(), &Up::Rebuilding, input.max)
+                .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
+        }
+        let ran = run_job(frame, state, &mut out, &mut reply, input.max)?;
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a
             // withdrawal) reaches the parent before its result.
@@ -300,17 +346,32 @@ fn job_loop(
             .lock()
             .write_all(&reply)
             .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
+        ran?;
     }
 }
 
-/// Run the job in `frame`, leaving its `Done` frame in `reply`.
-fn run_job(frame: &[u8], out: &mut Vec<u8>, reply: &mut Vec<u8>, max: usize) -> Result<(), End> {
+/// Run the job in `frame`, leaving its `Done` frame in `reply`. When the
+/// state has to be built again first and `init` panics, `reply` holds
+/// `InitFailed` instead, and the inner `Err` says the worker ends.
+fn run_job(
+    frame: &[u8],
+    state: &mut WorkerState,
+    out: &mut Vec<u8>,
+    reply: &mut Vec<u8>,
+    max: usize,
+) -> Result<Result<(), End>, End> {
     let mut rest = frame;
     let (id, entry) = match frame::take::<Down>(&mut rest) {
         Ok(Down::Job { id, entry }) => (id, entry),
         Ok(other) => return Err(End::Broken(format!("unexpected message {other:?}"))),
         Err(e) => return Err(End::Broken(e.to_string())),
     };
+    if let Err(why) = report::running(id, || state.ensure()) {
+        frame::begin(reply);
+        frame::push(reply, &Up::InitFailed(why)).map_err(|e| End::Broken(e.to_string()))?;
+        frame::finish(reply, max).map_err(|e| End::Broken(e.to_string()))?;
+        return Ok(Err(End::InitFailed));
+    }
     // SAFETY: the handshake succeeded: the parent runs a byte-identical
     // executable (same fingerprint) and speaks this protocol version, so
     // `entry` holds offsets of a trampoline and a function of this very
@@ -318,9 +379,10 @@ fn run_job(frame: &[u8], out: &mut Vec<u8>, reply: &mut Vec<u8>, max: usize) -> 
     let (tramp, func) = unsafe { entry::resolve(entry) };
     // SAFETY: `resolve` paired this trampoline with this address, after the
     // handshake (its contract, above).
-    let status = report::running(id, || unsafe { tramp(func, rest, out) });
+    let status = report::running(id, || unsafe { tramp(func, state.state(), rest, out) });
+    state.after(&status);
     encode_reply(reply, id, status, out, max);
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// What one read of the input found.
@@ -337,8 +399,11 @@ enum Read {
 /// Why the input ended.
 #[derive(Debug)]
 enum End {
-    /// The parent closed the channel: the worker exits cleanly.
+    /// The parent closed the channel, or retired the worker: it exits
+    /// cleanly.
     Closed,
+    /// Building the state again failed (reported to the parent).
+    InitFailed,
     /// The channel broke or carried garbage.
     Broken(String),
 }
@@ -370,6 +435,7 @@ impl Input {
         let mut rest = &body[..];
         match frame::take::<Down>(&mut rest) {
             Ok(Down::Job { .. }) => Ok(Read::Job),
+            Ok(Down::Retire) => Err(End::Closed),
             Ok(Down::Share(answer)) => {
                 if let Some(c) = client::get() {
                     c.deliver(answer, rest.to_vec());

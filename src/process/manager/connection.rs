@@ -17,7 +17,7 @@ use crate::process::early;
 use crate::process::entry::Status;
 use crate::process::frame::{self, FrameError};
 use crate::process::handshake::Hello;
-use crate::process::message::{Down, Request, Up};
+use crate::process::message::{Down, Request, Setup, Up};
 use crate::process::share::Peer;
 
 const HINT: &str = "did main() call lox::init() first?";
@@ -31,6 +31,9 @@ pub(crate) enum LaunchError {
     Spawn(String, std::io::Error),
     /// The worker (named, with its pid and how it ended) failed the handshake.
     Handshake(String, HandshakeError),
+    /// The worker (named) could not build its state: `init` panicked (its
+    /// message), or the worker died in `init` (how it ended).
+    Init(String, String),
 }
 
 /// Why a started worker is not one we can talk to.
@@ -55,6 +58,9 @@ pub(crate) enum Failure {
     Stray(u64, Option<Key>),
     /// Its job ran past the pool's `job_timeout`.
     TimedOut(Duration),
+    /// Building its state again (after a job panicked) failed: `init`
+    /// panicked, with this message. The worker exits.
+    Init(String),
 }
 
 impl std::fmt::Display for LaunchError {
@@ -63,6 +69,9 @@ impl std::fmt::Display for LaunchError {
             LaunchError::Setup(why) => f.write_str(why),
             LaunchError::Spawn(desc, e) => write!(f, "could not run {desc}: {e}"),
             LaunchError::Handshake(worker, why) => write!(f, "{worker}: {why}"),
+            LaunchError::Init(worker, why) => {
+                write!(f, "{worker} could not build its worker state: {why}")
+            }
         }
     }
 }
@@ -89,6 +98,7 @@ impl std::fmt::Display for Failure {
             Failure::Stray(id, Some(k)) => write!(f, "answered job {id} while running job {k}"),
             Failure::Stray(id, None) => write!(f, "answered job {id} while idle"),
             Failure::TimedOut(d) => write!(f, "ran a job past the timeout of {d:?}"),
+            Failure::Init(why) => write!(f, "could not build its worker state again: {why}"),
         }
     }
 }
@@ -101,6 +111,9 @@ impl Failure {
             Failure::Closed(None) => TaskError::WorkerDied(stopped),
             Failure::Closed(Some(_)) => TaskError::WorkerDied(format!("{stopped} ({self})")),
             Failure::TimedOut(d) => TaskError::TimedOut(*d),
+            Failure::Init(_) => {
+                TaskError::Launch(format!("worker process {pid} ({status}) {self}"))
+            }
             _ => TaskError::Protocol(format!(
                 "worker {pid} {self} (the worker was stopped: {status})"
             )),
@@ -114,6 +127,12 @@ enum Frame {
     Done { id: u64, status: Status, at: usize },
     /// A request of a shared handle; its payload starts at byte `at`.
     Share(Request, usize),
+    /// The worker's state is built (the answer to the setup).
+    Ready,
+    /// `init` panicked (its message); the worker exits.
+    InitFailed(String),
+    /// The worker builds its state again before the next job.
+    Rebuilding,
 }
 
 /// One running worker process and its channel.
@@ -132,7 +151,8 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Start a worker for slot `slot` and complete the handshake.
+    /// Start a worker for slot `slot`, complete the handshake and the setup
+    /// (the worker's state built).
     pub(crate) fn launch(
         config: &Config,
         control: &Control,
@@ -148,7 +168,7 @@ impl Conn {
             .spawn()
             .map_err(|e| LaunchError::Spawn(desc.clone(), e))?;
         let pid = child.id();
-        control.pids.lock().push(pid);
+        control.pids.lock().push((pid, slot));
         let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin is piped")));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut conn = Conn {
@@ -160,12 +180,40 @@ impl Conn {
             body: Vec::new(),
             max_frame: config.max_frame,
         };
-        match conn.handshake(&ours, config.handshake_timeout) {
+        if let Err(why) = conn.handshake(&ours, config.handshake_timeout) {
+            let worker = format!("worker {desc} (pid {pid}, {})", conn.reap(control));
+            return Err(LaunchError::Handshake(worker, why));
+        }
+        let setup = Setup {
+            index: slot as u64,
+            init: config.init,
+        };
+        match conn.setup(setup) {
             Ok(()) => Ok(conn),
             Err(why) => {
-                let worker = format!("worker {desc} (pid {pid}, {})", conn.reap(control));
-                Err(LaunchError::Handshake(worker, why))
+                let worker = format!("worker {slot} (pid {pid}, {})", conn.reap(control));
+                Err(LaunchError::Init(worker, why))
             }
+        }
+    }
+
+    /// Send the setup and wait (without a timeout: `init` may load a model)
+    /// until the worker's state is built. `Err`: why not.
+    fn setup(&mut self, setup: Setup) -> Result<(), String> {
+        let sent = frame::write_value(
+            &mut *self.stdin.lock(),
+            &Down::Setup(setup),
+            frame::DEFAULT_MAX_FRAME,
+        );
+        match self.read_frame() {
+            Ok(Frame::Ready) => Ok(()),
+            Ok(Frame::InitFailed(why)) => Err(why),
+            Ok(_) => Err("it answered the setup with something else".to_owned()),
+            Err(Failure::Closed(_)) => Err(match sent {
+                Ok(()) => "it died in init".to_owned(),
+                Err(e) => format!("it died before the setup ({e})"),
+            }),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -208,6 +256,7 @@ impl Conn {
         started: Instant,
         timeout: Option<Duration>,
     ) -> Result<(Status, &[u8]), Failure> {
+        let mut rebuilding = false;
         loop {
             if let Some(d) = timeout {
                 let left = (started + d).saturating_duration_since(Instant::now());
@@ -215,12 +264,21 @@ impl Conn {
                     return Err(Failure::TimedOut(d));
                 }
             }
-            match self.read_frame()? {
+            let frame = match self.read_frame() {
+                Err(Failure::Closed(_)) if rebuilding => {
+                    return Err(Failure::Init("it died in init".to_owned()))
+                }
+                other => other?,
+            };
+            match frame {
+                Frame::Rebuilding => rebuilding = true,
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
                 Frame::Done { id, status, at } if id == running => {
                     return Ok((status, &self.body[at..]))
                 }
                 Frame::Done { id, .. } => return Err(Failure::Stray(id, Some(running))),
+                Frame::InitFailed(why) => return Err(Failure::Init(why)),
+                Frame::Ready => return Err(Failure::Garbage("a stray Ready".into())),
             }
         }
     }
@@ -233,6 +291,10 @@ impl Conn {
             match self.read_frame()? {
                 Frame::Share(request, at) => self.peer.handle(request, &self.body[at..]),
                 Frame::Done { id, .. } => return Err(Failure::Stray(id, None)),
+                Frame::InitFailed(why) => return Err(Failure::Init(why)),
+                Frame::Ready | Frame::Rebuilding => {
+                    return Err(Failure::Garbage("a stray setup answer".into()))
+                }
             }
         }
         Ok(())
@@ -257,12 +319,25 @@ impl Conn {
         match header {
             Up::Done { id, status } => Ok(Frame::Done { id, status, at }),
             Up::Share(request) => Ok(Frame::Share(request, at)),
+            Up::Ready => Ok(Frame::Ready),
+            Up::InitFailed(why) => Ok(Frame::InitFailed(why)),
+            Up::Rebuilding => Ok(Frame::Rebuilding),
             Up::Report(text) => {
                 crate::progress::eprint_above_bars(&text);
                 self.read_frame()
             }
             other => Err(Failure::Garbage(format!("unexpected message {other:?}"))),
         }
+    }
+
+    /// Ask the worker to drop its state and exit (it has run its lifespan).
+    pub(crate) fn retire(&self) -> std::io::Result<()> {
+        frame::write_value(
+            &mut *self.stdin.lock(),
+            &Down::Retire,
+            frame::DEFAULT_MAX_FRAME,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// Wait up to `grace` for the process to exit on its own.
@@ -277,7 +352,7 @@ impl Conn {
     /// held is released.
     pub(crate) fn reap(&mut self, control: &Control) -> String {
         self.peer.close();
-        control.pids.lock().retain(|&p| p != self.pid);
+        control.pids.lock().retain(|&(p, _)| p != self.pid);
         let _ = self.child.kill();
         match self.child.wait() {
             Ok(status) => describe(status),

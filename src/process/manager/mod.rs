@@ -16,6 +16,15 @@
 //! each reply into an outcome on the pool's collector, and feeds what
 //! happened to the state machine.
 //!
+//! Worker actors: each slot's worker process gets its index and the pool's
+//! `init` in a setup frame right after the handshake; launch waits until the
+//! state is built. A job that panicked makes the worker drop its state and
+//! build it again before its next job; a fresh process (after a death, or
+//! after its `lifespan` of jobs, see [`scheduler`]) builds it afresh. A
+//! failed `init` fails the jobs given to that worker with
+//! `TaskError::Launch`, and [`backoff`] keeps the slot from spinning. Each
+//! slot reports to its [`Meter`]: alive, busy, jobs, busy time, restarts.
+//!
 //! Supervision: the worker runs jobs in the order they were sent, so when its
 //! channel ends (exit, abort, signal) the job at the head of the in-flight
 //! queue is the one that was running: it becomes `TaskError::WorkerDied` with
@@ -24,7 +33,9 @@
 //! its worker killed and becomes `TaskError::TimedOut`. Each slot has at most
 //! one process at a time: a dead worker is reaped before its replacement starts.
 
+mod backoff;
 mod connection;
+mod lifecycle;
 mod scheduler;
 mod state;
 
@@ -36,11 +47,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
-use super::entry::Status;
+use super::entry::{Entry, Status};
 use super::launcher::Launcher;
 use super::payload;
 use crate::actors::collector::{Collector, Key, Outcome};
+use crate::actors::stats::{Meter, Meters};
 use crate::error::TaskError;
+use backoff::{Given, InitGuard, Verdict};
 use connection::{Conn, Failure};
 use scheduler::{Head, Scheduler};
 use state::{Event, Machine, State, Step};
@@ -53,6 +66,14 @@ const IDLE_POLL: Duration = Duration::from_millis(10);
 /// it is killed (a launcher such as ssh relays the exit status a little after
 /// the channel ends).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a retiring worker may take to drop its state and exit before it
+/// is killed.
+const RETIRE_GRACE: Duration = Duration::from_secs(10);
+
+/// How often a slot that gave up looks again (at its window, the pool's end,
+/// the other slots).
+const GIVEN_UP_POLL: Duration = Duration::from_millis(20);
 
 /// How long a new worker may take to answer the handshake, by default.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,29 +102,54 @@ pub(crate) struct Config {
     pub(crate) job_timeout: Option<Duration>,
     pub(crate) max_frame: usize,
     pub(crate) handshake_timeout: Duration,
+    /// The pool's `init` (`process_with`), sent in each worker's setup.
+    pub(crate) init: Option<Entry>,
+    /// Jobs per worker process before it retires (`None`: no limit).
+    pub(crate) lifespan: Option<usize>,
 }
 
 /// State shared by a pool's handles and its managers.
 pub(crate) struct Control {
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Mutex<Config>,
-    /// Worker processes alive and not yet reaped (killed on shutdown).
-    pids: Mutex<Vec<u32>>,
+    /// Worker processes alive and not yet reaped, with their slots (killed
+    /// on shutdown, except idle ones that own a state: see `shut_down`).
+    pids: Mutex<Vec<(u32, usize)>>,
+    meters: Arc<Meters>,
+    /// Managers started, and those of them that gave up on a failing `init`.
+    pub(crate) started: AtomicUsize,
+    given_up: AtomicUsize,
 }
 
 impl Control {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, meters: Arc<Meters>) -> Self {
         Control {
             shutdown: AtomicBool::new(false),
             config: Mutex::new(config),
             pids: Mutex::new(Vec::new()),
+            meters,
+            started: AtomicUsize::new(0),
+            given_up: AtomicUsize::new(0),
         }
     }
 
-    /// The last handle is gone: stop every worker now.
+    /// Every slot started has given up: nothing can run a job.
+    fn all_given_up(&self) -> bool {
+        self.given_up.load(Ordering::Acquire) >= self.started.load(Ordering::Acquire)
+    }
+
+    /// The last handle is gone: stop every worker now. An idle worker that
+    /// owns a state (`process_with`) is left to its manager, which asks it to
+    /// drop the state and exit (see `Manager::run`).
     pub(crate) fn shut_down(&self) {
         self.shutdown.store(true, Ordering::Release);
-        for &pid in self.pids.lock().iter() {
+        let graceful = self.config.lock().init.is_some();
+        for &(pid, slot) in self.pids.lock().iter() {
+            let meter = self.meters.slot(slot);
+            let idle = meter.alive.load(Ordering::Acquire) && !meter.busy.load(Ordering::Acquire);
+            if graceful && idle {
+                continue;
+            }
             // SAFETY: kill(2) has no memory effects. The pid is still ours: a
             // manager removes it from this list (under this lock) before it
             // reaps the process, so it cannot have been reused.
@@ -126,8 +172,12 @@ pub(crate) struct Manager<R> {
     slot: usize,
     /// Per slot: jobs its scheduler holds, not started (for the pool's `len`).
     held: Arc<[Held]>,
+    /// Per slot: what `stats()` reports.
+    meters: Arc<Meters>,
     sched: Scheduler,
     machine: Machine,
+    /// Failed inits in a row, back-off, giving up.
+    guard: InitGuard,
     /// The worker process, while the state is `Up`.
     conn: Option<Conn>,
     /// Frames gathered for one write.
@@ -142,6 +192,7 @@ impl<R> Manager<R> {
         results: Arc<Collector<R>>,
         slot: usize,
         held: Arc<[Held]>,
+        meters: Arc<Meters>,
     ) -> Self {
         Manager {
             control,
@@ -150,7 +201,9 @@ impl<R> Manager<R> {
             slot,
             sched: Scheduler::new(held.len()),
             held,
+            meters,
             machine: Machine::default(),
+            guard: InitGuard::default(),
             conn: None,
             batch: Vec::new(),
         }
@@ -166,6 +219,16 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
 
     fn fail(&self, key: Key, err: TaskError) {
         self.results.deposit(key, Err(Box::new(err)));
+    }
+
+    fn meter(&self) -> &Meter {
+        self.meters.slot(self.slot)
+    }
+
+    /// The worker process is gone (or up again).
+    fn set_alive(&self, alive: bool) {
+        self.meter().alive.store(alive, Ordering::Relaxed);
+        self.meter().busy.store(false, Ordering::Relaxed);
     }
 
     /// The manager's loop; returns when the pool is dropped.
@@ -193,11 +256,18 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                     }
                 }
                 Step::Replace { why, head, grace } => self.replace(why, head, grace),
+                Step::InitFailed(why) => self.init_failed(why),
+                Step::Retire => self.retire(),
             }
         }
         if let Some(mut conn) = self.conn.take() {
+            let graceful = self.control.config.lock().init.is_some();
+            if graceful && self.sched.idle() && conn.retire().is_ok() {
+                conn.await_exit(EXIT_GRACE); // its state's `Drop` runs
+            }
             conn.reap(&self.control);
         }
+        self.set_alive(false);
         // A streaming gather or a ticket may still wait for these jobs:
         // settle them rather than leave them open.
         let why = "the pool was dropped before the job finished; its workers were stopped";
@@ -207,8 +277,12 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         }
     }
 
-    /// No worker: start one for the next job.
+    /// No worker: start one for the next job (unless the slot backs off or
+    /// gave up).
     fn launch(&mut self) -> Event {
+        if let Some(event) = self.hold_off() {
+            return event;
+        }
         if self.sched.is_empty() {
             match self.jobs.recv() {
                 Ok(job) => self.sched.push(job),
@@ -223,6 +297,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         match Conn::launch(&config, &self.control, self.slot) {
             Ok(conn) => {
                 self.conn = Some(conn);
+                self.sched.new_worker(config.lifespan);
+                self.set_alive(true);
                 Event::Launched
             }
             Err(e) => Event::LaunchFailed(Box::new(e)),
@@ -247,6 +323,11 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         }
         let held = self.sched.unstarted();
         self.held[self.slot].0.store(held, Ordering::Relaxed);
+        let busy = !self.sched.idle();
+        self.meters
+            .slot(self.slot)
+            .busy
+            .store(busy, Ordering::Relaxed);
         if !self.batch.is_empty() {
             let written = conn.send(&self.batch);
             self.batch.clear();
@@ -289,19 +370,51 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         let (key, attempts) = (head.job.key, head.job.attempts);
         let started = head.started.unwrap_or_else(Instant::now);
         let conn = self.conn.as_mut().expect("a worker is up");
-        let outcome = match conn.read_reply(key, started, timeout) {
-            Ok((status, payload)) => decode::<R>(status, payload),
+        let (outcome, panic) = match conn.read_reply(key, started, timeout) {
+            Ok((status, payload)) => {
+                let panic = match &status {
+                    Status::Panicked(m) => Some(m.clone()),
+                    _ => None,
+                };
+                (decode::<R>(status, payload), panic)
+            }
             Err(_) if self.control.is_shut_down() => return Event::Shutdown,
             Err(failure) => return Event::Failed(failure, attempts),
         };
+        let panicked = panic.is_some_and(|m| self.restarts_on_panic(&m, key));
+        let now = Instant::now();
         // Its pins go before its outcome shows: a shared primitive only it
         // kept is gone when gather returns.
-        drop(self.sched.finish_head(Instant::now()));
+        drop(self.sched.finish_head(now));
+        self.meter().ran(1, now.saturating_duration_since(started));
+        self.meter()
+            .busy
+            .store(!self.sched.idle(), Ordering::Relaxed);
         self.results.deposit(key, outcome);
         // The result is decoded: peers the worker dropped before it may go
         // (one of them may have come back in it).
-        conn.peer.after_result();
-        Event::Answered
+        if let Some(conn) = &self.conn {
+            conn.peer.after_result();
+        }
+        if !panicked {
+            self.guard.succeeded();
+        }
+        if self.sched.spent() {
+            Event::Spent
+        } else {
+            Event::Answered
+        }
+    }
+
+    /// Job `key` panicked with `message`: a worker with state drops it and
+    /// builds it again before its next job; count that restart. True if so.
+    fn restarts_on_panic(&self, message: &str, key: Key) -> bool {
+        if self.control.config.lock().init.is_none() {
+            return false;
+        }
+        let why = format!("job {} panicked ({message}): state rebuilt", key as u32);
+        self.meter().restarted(self.slot, why);
+        true
     }
 
     /// The worker is lost: stop and reap it, settle the job it ran as `head`
@@ -314,8 +427,12 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             conn.peer.close(); // its locks are free while we wait
             conn.await_exit(EXIT_GRACE);
         }
+        let started = self.sched.head().and_then(|f| f.started);
         let status = conn.reap(&self.control);
+        self.set_alive(false);
         let err = why.task_error(conn.pid, &status);
+        let cause = format!("worker process {} {status} ({why})", conn.pid);
+        self.meter().restarted(self.slot, cause);
         match head {
             Head::Resend => log::warn!(
                 "lox: worker {} {status} ({why}); starting another",
@@ -327,6 +444,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if let Some(job) = self.sched.lost_worker(head) {
             let key = job.key;
             drop(job); // its pins go before its outcome shows
+            let busy = started.map_or(Duration::ZERO, |t| t.elapsed());
+            self.meter().ran(1, busy);
             self.fail(key, err);
         }
     }

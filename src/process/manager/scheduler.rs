@@ -7,7 +7,9 @@
 //!   least [`MIN_DEPTH`] and at most [`MAX_DEPTH`] jobs;
 //! - its fair share: no more than the queue holds for each other worker
 //!   (after cheap jobs, slow ones must still spread out);
-//! - the byte budget: frames behind the running job fit in [`PIPELINE_MAX`].
+//! - the byte budget: frames behind the running job fit in [`PIPELINE_MAX`];
+//!
+//! and never more jobs to one worker process than its lifespan.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -68,6 +70,8 @@ pub(crate) struct Scheduler {
     waiting: VecDeque<Job>,
     /// Recent job time (EWMA, seconds): sets the window.
     job_secs: f64,
+    /// Jobs the current worker process may still be sent (its lifespan).
+    budget: usize,
 }
 
 impl Scheduler {
@@ -77,7 +81,18 @@ impl Scheduler {
             inflight: VecDeque::with_capacity(MAX_DEPTH),
             waiting: VecDeque::new(),
             job_secs: 0.0,
+            budget: usize::MAX,
         }
+    }
+
+    /// A fresh worker process is up: it may take `lifespan` jobs (`None`: any number).
+    pub(crate) fn new_worker(&mut self, lifespan: Option<usize>) {
+        self.budget = lifespan.unwrap_or(usize::MAX);
+    }
+
+    /// The worker has been sent its lifespan of jobs and has answered them all.
+    pub(crate) fn spent(&self) -> bool {
+        self.budget == 0 && self.inflight.is_empty()
     }
 
     /// Nothing in flight.
@@ -121,7 +136,7 @@ impl Scheduler {
             .map(|f| f.job.frame.len())
             .sum();
         let mut pins = false;
-        while self.inflight.len() < window {
+        while self.inflight.len() < window && self.budget > 0 {
             let Some(job) = self.next(queue) else { break };
             if !self.idle() {
                 if ahead + job.frame.len() > PIPELINE_MAX {
@@ -134,6 +149,7 @@ impl Scheduler {
             batch.extend_from_slice(&job.frame);
             let started = self.idle().then(Instant::now);
             self.inflight.push_back(Flight { job, started });
+            self.budget -= 1;
         }
         pins
     }
@@ -187,6 +203,12 @@ impl Scheduler {
     /// Every job waiting (none is in flight).
     pub(crate) fn take_waiting(&mut self) -> Vec<Job> {
         self.waiting.drain(..).collect()
+    }
+
+    /// Every job held, in flight then waiting (the worker is gone).
+    pub(crate) fn take_all(&mut self) -> Vec<Job> {
+        let inflight = self.inflight.drain(..).map(|f| f.job);
+        inflight.chain(self.waiting.drain(..)).collect()
     }
 
     /// Every job left, in flight then waiting.
@@ -316,6 +338,28 @@ mod tests {
         s.finish_head(Instant::now());
         fill(&mut s, &q);
         assert_eq!(s.keys(), (vec![1, 2, 3, 4], vec![5]));
+    }
+
+    #[test]
+    fn a_worker_is_sent_no_more_than_its_lifespan() {
+        let mut s = Scheduler::new(1);
+        s.job_secs = 1e-6; // a wide window: only the lifespan holds jobs back
+        s.new_worker(Some(3));
+        let q = Queue::of(0..10, 10);
+        fill(&mut s, &q);
+        assert_eq!(s.keys().0, [0, 1, 2]);
+        s.finish_head(Instant::now());
+        fill(&mut s, &q);
+        assert_eq!(s.keys().0, [1, 2], "spent: nothing more to this process");
+        assert!(!s.spent());
+        s.finish_head(Instant::now());
+        s.finish_head(Instant::now());
+        assert!(s.spent());
+        s.new_worker(Some(3));
+        fill(&mut s, &q);
+        assert_eq!(s.keys().0, [3, 4, 5], "a fresh process, a fresh lifespan");
+        assert_eq!(s.take_all().len(), 3);
+        assert!(s.is_empty());
     }
 
     #[test]

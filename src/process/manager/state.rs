@@ -26,6 +26,8 @@ pub(crate) enum Event {
     LaunchFailed(Box<LaunchError>),
     /// The running job's reply arrived.
     Answered,
+    /// The reply to the last job of the worker's lifespan arrived.
+    Spent,
     /// Writing the first jobs to a worker that had none failed: it died
     /// before taking any.
     WriteFailed(std::io::Error),
@@ -58,6 +60,12 @@ pub(crate) enum Step {
         head: Head,
         grace: bool,
     },
+    /// The worker could not build its state (`init` panicked, or it died in
+    /// `init`; says why): fail the jobs it was given, stop it, back off.
+    InitFailed(String),
+    /// The worker has run its lifespan: let it exit (its state's `Drop`
+    /// runs), and start a fresh one for the next job.
+    Retire,
     /// Settle every job left, stop the worker, return.
     Stop,
 }
@@ -79,10 +87,21 @@ impl Machine {
         let (state, step) = match (self.state, event) {
             (_, Event::Shutdown | Event::JobsClosed) => (State::Stopped, Step::Stop),
             (State::Absent, Event::Launched) => (State::Up, Step::Go),
+            (State::Absent, Event::LaunchFailed(e)) if matches!(*e, LaunchError::Init(..)) => {
+                (State::Absent, Step::InitFailed(e.to_string()))
+            }
             (State::Absent, Event::LaunchFailed(e)) => (State::Absent, Step::FailWaiting(e)),
             (State::Up, Event::Answered) => {
                 self.lost_idle = 0;
                 (State::Up, Step::Go)
+            }
+            (State::Up, Event::Spent) => {
+                self.lost_idle = 0;
+                (State::Absent, Step::Retire)
+            }
+            (State::Up, Event::Failed(Failure::Init(why), _)) => {
+                let why = Failure::Init(why).to_string();
+                (State::Absent, Step::InitFailed(why))
             }
             (State::Up, Event::WriteFailed(e)) if self.lost_idle < LOST_IDLE_MAX => {
                 self.lost_idle += 1;
@@ -185,6 +204,25 @@ mod tests {
         }
         m.next(Event::Answered, 0);
         assert_eq!(head_of(m.next(lost(), 0)), (Head::Resend, false));
+    }
+
+    #[test]
+    fn init_failures_and_lifespans() {
+        let mut m = Machine::default();
+        let e = Box::new(LaunchError::Init(
+            "worker 0".into(),
+            "init panicked: x".into(),
+        ));
+        let step = m.next(Event::LaunchFailed(e), 0);
+        assert!(matches!(&step, Step::InitFailed(w) if w.contains("init panicked: x")));
+        assert_eq!(m.state(), State::Absent);
+        let mut m = up();
+        let again = Event::Failed(Failure::Init("init panicked: y".into()), 0);
+        assert!(matches!(m.next(again, 3), Step::InitFailed(w) if w.contains("y")));
+        assert_eq!(m.state(), State::Absent);
+        let mut m = up();
+        assert!(matches!(m.next(Event::Spent, 0), Step::Retire));
+        assert_eq!(m.state(), State::Absent);
     }
 
     #[test]
