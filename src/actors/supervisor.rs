@@ -69,6 +69,12 @@ impl<A: Send + 'static, R: Send + 'static> Handler<Scatter<A>> for Supervisor<A,
 /// Message: gather every job scattered before it (through any handle or
 /// message), answering with one outcome per job in scatter order, like
 /// `try_gather`. The actor's event loop never blocks, and no thread waits.
+///
+/// Pool-wide, like [`Pool::gather`](crate::Pool::gather): it takes the jobs
+/// of every caller, so it suits an actor that is the pool's only user. An
+/// actor answering concurrent requests should [`Submit`] each request's jobs
+/// and await their [`Job`](crate::Job)s instead: a shared `Gather` would
+/// hand one request the results of the others.
 pub struct Gather<R> {
     _result: PhantomData<fn() -> R>,
 }
