@@ -73,8 +73,38 @@ fn gather_async_on_a_current_thread_runtime_starts_no_thread() {
     assert_eq!(out, vec![1, 2]);
 }
 
+fn jobs_awaited_on_a_current_thread_runtime_start_no_thread() {
+    let (pool, go) = blocked_pool();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let before = thread_count();
+    let out = rt.block_on(async {
+        // 100 jobs queued behind the held one, each awaited by its own task.
+        let tasks: Vec<_> = (10..110)
+            .map(|i| {
+                let job = pool.submit(i);
+                tokio::spawn(job)
+            })
+            .collect();
+        tokio::task::yield_now().await; // every task has polled its job once
+        assert_eq!(thread_count(), before, "a pending Job started a thread");
+        tokio::spawn(async move { go.send(()).unwrap() });
+        let all = futures::future::join_all(tasks);
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep(DEADLINE) => panic!("a job's task was never woken"),
+            out = all => out,
+        }
+    });
+    let out: Vec<u32> = out.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    assert_eq!(out, (11..111).collect::<Vec<_>>());
+}
+
 #[test]
 fn async_waits_start_no_thread() {
     dropped_stream_leaves_no_thread();
     gather_async_on_a_current_thread_runtime_starts_no_thread();
+    jobs_awaited_on_a_current_thread_runtime_start_no_thread();
 }
