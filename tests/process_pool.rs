@@ -718,6 +718,44 @@ fn len_and_pending() {
 /// A test still running after this fails the run (see `common::run_tests`).
 const TEST_DEADLINE: Duration = Duration::from_secs(300);
 
+/// Jobs of one's own on worker processes: submit, batches, maps, results().
+fn own_jobs_on_processes() {
+    let pool = lox::process(2, square);
+    pool.scatter(100);
+    let job = pool.submit(7);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let pool = &pool;
+            s.spawn(move || {
+                let batch = pool.batch();
+                for i in 0..20 {
+                    batch.scatter(t * 100 + i);
+                }
+                let want: Vec<u64> = (0..20).map(|i| (t * 100 + i) * (t * 100 + i)).collect();
+                assert_eq!(batch.gather(), want);
+            });
+        }
+    });
+    assert_eq!(job.wait(), Ok(49));
+    assert_eq!(pool.gather(), vec![10_000], "only the pool's own scatter");
+    let mapped: Vec<u64> = pool.map(0..300u64).window(10).collect();
+    assert_eq!(mapped, (0..300u64).map(|x| x * x).collect::<Vec<_>>());
+    let mut unordered: Vec<u64> = pool.map_unordered(0..50u64).map(Result::unwrap).collect();
+    unordered.sort();
+    assert_eq!(unordered, (0..50u64).map(|x| x * x).collect::<Vec<_>>());
+    let results = pool.results();
+    for i in 0..40 {
+        pool.scatter(i);
+    }
+    drop(pool); // the last handle: results() ends after the 40
+    let mut got: Vec<(usize, u64)> = results.map(|(seq, r)| (seq, r.unwrap())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        (0..40u64).map(|i| (i as usize, i * i)).collect::<Vec<_>>()
+    );
+}
+
 fn main() {
     lox::init();
     let args: Vec<String> = std::env::args().collect();
@@ -756,6 +794,7 @@ fn main() {
         ("inline_modes", inline_modes),
         ("streaming_and_async", streaming_and_async),
         ("len_and_pending", len_and_pending),
+        ("own_jobs_on_processes", own_jobs_on_processes),
     ];
     common::run_tests("process_pool", tests, TEST_DEADLINE);
 }

@@ -418,6 +418,11 @@ impl Cut {
 }
 
 impl<R> Collector<R> {
+    /// A `results()` holds the shared lane.
+    pub(crate) fn results_open(&self) -> bool {
+        self.state.lock().paused.is_some()
+    }
+
     /// Wake every wait to look again (a map's input ended).
     pub(crate) fn poke(&self) {
         let _ = self.tx.send(Vec::new());

@@ -434,6 +434,10 @@ impl<A: Send + 'static, R: Send + 'static, B: Backend<A, R>> Pool<A, R, B> {
     /// these jobs while it lives (only those scattered before it). Dropping
     /// it gives the lane back. See [`Results`](crate::Results).
     ///
+    /// A process pool whose last handle goes while a `results()` is open
+    /// lets its workers finish the queued jobs (instead of killing them, as
+    /// a dropped process pool does otherwise), so the consumer sees them all.
+    ///
     /// # Panics
     ///
     /// If another `results()` of this pool is alive.

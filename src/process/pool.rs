@@ -144,6 +144,7 @@ where
         },
         meters,
         inline_id: parts.inline_id,
+        collector: std::sync::OnceLock::new(),
     };
     Pool::new(n_workers, call, backend)
 }
@@ -174,6 +175,10 @@ pub struct Processes<A, R> {
     meters: Arc<Meters>,
     /// `process_with`: the id of the pool's states in calling threads.
     inline_id: Option<u64>,
+    /// The pool's collector, once a worker started: a `results()` open on
+    /// it when the pool goes makes the workers finish the queued jobs
+    /// rather than be killed (see `Drop`).
+    collector: std::sync::OnceLock<Arc<Collector<R>>>,
 }
 
 /// What needs serde, chosen in [`process`] where its bounds hold: the
@@ -194,8 +199,12 @@ pub(super) type Inline<A, R> = Box<dyn Fn(&A, usize) -> Outcome<R> + Send + Sync
 impl<A, R> Drop for Processes<A, R> {
     fn drop(&mut self) {
         // Runs before `jobs_tx` drops: managers wake to a closed channel and
-        // a shutdown flag, and find their workers killed.
-        self.control.shut_down();
+        // a shutdown flag, and find their workers killed. With a `results()`
+        // open, no shutdown: the managers run what is queued, then find the
+        // channel closed and stop their workers.
+        if !self.collector.get().is_some_and(|c| c.results_open()) {
+            self.control.shut_down();
+        }
         if let Some(id) = self.inline_id {
             super::inline_state::forget(id);
         }
@@ -231,6 +240,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
     }
 
     fn start(&self, index: usize, results: &Arc<Collector<R>>) -> std::io::Result<()> {
+        let _ = self.collector.set(results.clone());
         let manage = self.codec.manage;
         let manager = Manager::<R>::new(
             self.control.clone(),
