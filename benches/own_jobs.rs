@@ -5,10 +5,11 @@
 //!
 //! - `own_jobs/*`: 100k trivial jobs on 4 workers, results in input order
 //!   (per-job overhead = time / 100k): lox `scatter`+`gather`, lox
-//!   `map(0..100k).collect()`, lox `try_map`, lox `map_unordered`, lox
-//!   `submit` x100k then `wait` each, rayon `par_iter().map().collect()`,
-//!   threadpool + crossbeam channel per job (the baseline of `pool.rs`).
-//!   Targets: `map` within 1.5x of `scatter`+`gather`; `submit` within 3x.
+//!   `map(0..100k).collect()` (default window, and a 16k window), lox
+//!   `try_map`, lox `map_unordered`, lox `submit` x100k then `wait` each,
+//!   rayon `par_iter().map().collect()`, threadpool + crossbeam channel per
+//!   job (the baseline of `pool.rs`). Targets: `map` within 1.5x of
+//!   `scatter`+`gather`; `submit` within 3x.
 //! - `latency/{1,4}w/*`: one round trip on a warm pool: lox
 //!   `submit(x).wait()`, lox `scatter(x); gather()`, threadpool + channel
 //!   (execute one job, receive its result). Target: within 1.5x of
@@ -62,6 +63,19 @@ fn throughput(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("lox-map", JOBS), |b| {
             b.iter(|| {
                 let out: Vec<u64> = pool.map(0..JOBS).collect();
+                check(&out);
+                out
+            })
+        });
+    }
+
+    {
+        // The same with a window 8 times the default (2 x 256 x 4 = 2048):
+        // does the window limit the throughput?
+        let pool = lox::thread(WORKERS, work);
+        g.bench_function(BenchmarkId::new("lox-map-window-16k", JOBS), |b| {
+            b.iter(|| {
+                let out: Vec<u64> = pool.map(0..JOBS).window(16_384).collect();
                 check(&out);
                 out
             })
