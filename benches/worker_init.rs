@@ -18,10 +18,17 @@
 //! `cargo bench --bench worker_init` (`-- 3` for 3 rounds)
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 4;
 const TABLE: usize = 4096;
+
+/// How many times `init` ran in each `thread_with` run, read when the gather
+/// returns: at most once per worker (fewer when the jobs were all done before
+/// the last worker thread had started, as with the 1 ms setup).
+static INITS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// The costly setup: `ms` of waiting (a sleep, so that four of them run in
 /// parallel on a 2-core machine as they would on 4 cores), then a table.
@@ -40,10 +47,15 @@ fn job(table: &[u64], x: u64) -> u64 {
 }
 
 fn with_state(ms: u64, jobs: u64) -> Duration {
+    let inits = Arc::new(AtomicUsize::new(0));
+    let counter = inits.clone();
     let t = Instant::now();
     let pool = lox::thread_with(
         WORKERS,
-        move |_worker| setup(ms),
+        move |_worker| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            setup(ms)
+        },
         |table: &mut Vec<u64>, x: u64| job(table, x),
     );
     for i in 0..jobs {
@@ -52,6 +64,9 @@ fn with_state(ms: u64, jobs: u64) -> Duration {
     let out = pool.gather();
     let took = t.elapsed();
     assert_eq!(out.len(), jobs as usize);
+    let inits = inits.load(Ordering::Relaxed);
+    assert!(inits <= WORKERS, "{inits} inits for {WORKERS} workers");
+    INITS.lock().unwrap().push(inits);
     took
 }
 
@@ -89,14 +104,14 @@ impl Series {
         let per_job = med.as_secs_f64() / self.jobs as f64;
         println!(
             "{:<32} {:>5} jobs: min {:>9.1} ms, median {:>9.1} ms, {:>9.1} us/job (median); \
-             {} jobs: {:.2} s",
+             {} jobs: {:.1} ms",
             self.name,
             self.jobs,
             min.as_secs_f64() * 1e3,
             med.as_secs_f64() * 1e3,
             per_job * 1e6,
             extrapolate_to,
-            per_job * extrapolate_to as f64,
+            per_job * extrapolate_to as f64 * 1e3,
         );
         med.as_secs_f64()
     }
@@ -127,6 +142,7 @@ fn main() {
     let a = w1.report(1_000);
     let b = p1.report(1_000);
     println!("  -> per-job setup is {:.0}x slower on 1,000 jobs", b / a);
+    println!("inits per thread_with run: {:?}", INITS.lock().unwrap());
     println!(
         "load average at end: {}",
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
