@@ -6,7 +6,8 @@
 //! - plain `thread` pool doing the setup in every job: 1,000 x 50 ms / 4 =
 //!   12.5 s, too long to repeat, so it runs 40 jobs and the figure is given
 //!   per job and extrapolated to 1,000.
-//! - the same two with a 1 ms setup, 1,000 jobs each way.
+//! - the same two with a 1 ms setup, 1,000 jobs each way; and `thread_with`
+//!   with no sleep (the table only: the pool's own cost).
 //!
 //! Times run from making the pool to the last result gathered (so the
 //! `thread_with` figure includes its 4 inits, run in parallel), repeated and
@@ -103,7 +104,7 @@ impl Series {
         let med = self.times[self.times.len() / 2];
         let per_job = med.as_secs_f64() / self.jobs as f64;
         println!(
-            "{:<32} {:>5} jobs: min {:>9.1} ms, median {:>9.1} ms, {:>9.1} us/job (median); \
+            "{:<36} {:>5} jobs: min {:>9.1} ms, median {:>9.1} ms, {:>9.1} us/job (median); \
              {} jobs: {:.1} ms",
             self.name,
             self.jobs,
@@ -130,11 +131,13 @@ fn main() {
     let mut p50 = Series::new("thread, 50 ms setup per job", 40);
     let mut w1 = Series::new("thread_with, 1 ms setup", 1_000);
     let mut p1 = Series::new("thread, 1 ms setup per job", 1_000);
+    let mut w0 = Series::new("thread_with, no sleep (table only)", 1_000);
     for _ in 0..rounds {
         w50.times.push(with_state(50, w50.jobs));
         p50.times.push(per_job(50, p50.jobs));
         w1.times.push(with_state(1, w1.jobs));
         p1.times.push(per_job(1, p1.jobs));
+        w0.times.push(with_state(0, w0.jobs));
     }
     let a = w50.report(1_000);
     let b = p50.report(1_000) / p50.jobs as f64 * 1_000.0;
@@ -142,6 +145,7 @@ fn main() {
     let a = w1.report(1_000);
     let b = p1.report(1_000);
     println!("  -> per-job setup is {:.0}x slower on 1,000 jobs", b / a);
+    w0.report(1_000);
     println!("inits per thread_with run: {:?}", INITS.lock().unwrap());
     println!(
         "load average at end: {}",
