@@ -56,9 +56,14 @@ fn main() {
     println!(
         "RSS at start {:.1} MB; load average: {}",
         start_rss as f64 / 1024.0,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
-    assert!(growth.iter().all(|&mb| mb < 32.0), "peak RSS growth {growth:?} MB");
+    assert!(
+        growth.iter().all(|&mb| mb < 32.0),
+        "peak RSS growth {growth:?} MB"
+    );
     assert!(
         growth[1] <= growth[0] + 2.0,
         "twice the input needed more memory: {growth:?} MB"

@@ -125,7 +125,9 @@ fn main() {
         .unwrap_or(5);
     println!(
         "{WORKERS} workers, {rounds} rounds; load average at start: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     let mut w50 = Series::new("thread_with, 50 ms setup", 1_000);
     let mut p50 = Series::new("thread, 50 ms setup per job", 40);
@@ -149,6 +151,8 @@ fn main() {
     println!("inits per thread_with run: {:?}", INITS.lock().unwrap());
     println!(
         "load average at end: {}",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
 }

@@ -50,7 +50,11 @@ fn mapping_millions_of_u64_stays_under_32_mb_whatever_the_length() {
         2 * N
     );
     assert!(short < 32.0, "{N} inputs: peak RSS grew by {short:.1} MB");
-    assert!(long < 32.0, "{} inputs: peak RSS grew by {long:.1} MB", 2 * N);
+    assert!(
+        long < 32.0,
+        "{} inputs: peak RSS grew by {long:.1} MB",
+        2 * N
+    );
     if reset {
         // Twice the input, no more memory (2 MB of slack for the allocator's
         // and the kernel's page granularity).
