@@ -51,11 +51,19 @@ impl Handler<Quote> for Shop {
         let prices = self.prices.clone();
         let (in_flight, most) = (self.in_flight.clone(), self.most_in_flight.clone());
         Box::pin(async move {
-            most.fetch_max(in_flight.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            most.fetch_max(
+                in_flight.fetch_add(1, Ordering::SeqCst) + 1,
+                Ordering::SeqCst,
+            );
             let mut jobs = Vec::new();
             for item in quote.items {
                 // Submit answers with a Job: a future that owns this job's result.
-                jobs.push(prices.send(Submit::new(item)).await.expect("the pool is alive"));
+                jobs.push(
+                    prices
+                        .send(Submit::new(item))
+                        .await
+                        .expect("the pool is alive"),
+                );
             }
             let out = futures::future::try_join_all(jobs).await; // ours, in our order
             in_flight.fetch_sub(1, Ordering::SeqCst);

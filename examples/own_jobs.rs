@@ -54,7 +54,10 @@ fn main() {
         Err(lox::Timeout) => println!("after 10 ms: not done yet, the job goes on"),
         Ok(outcome) => println!("after 10 ms: {outcome:?} (a very fast machine)"),
     }
-    println!("after at most 5 s more: {:?}", job.wait_timeout(Duration::from_secs(5)));
+    println!(
+        "after at most 5 s more: {:?}",
+        job.wait_timeout(Duration::from_secs(5))
+    );
     // `job` is spent now: a later job.wait() would panic and say so.
     // ANCHOR_END: timeout
 
@@ -69,7 +72,10 @@ fn main() {
                     mine.scatter(caller * 100 + i);
                 }
                 let got = mine.gather(); // mine only, in my scatter order
-                assert_eq!(got, (0..4).map(|i| (caller * 100 + i) * 10).collect::<Vec<_>>());
+                assert_eq!(
+                    got,
+                    (0..4).map(|i| (caller * 100 + i) * 10).collect::<Vec<_>>()
+                );
             });
         }
     });
@@ -78,7 +84,12 @@ fn main() {
     // ANCHOR_END: batches
 
     // ANCHOR: maps
-    let words = vec!["lox".to_string(), "scatter".into(), "gather".into(), "map".into()];
+    let words = vec![
+        "lox".to_string(),
+        "scatter".into(),
+        "gather".into(),
+        "map".into(),
+    ];
     let lengths: Vec<usize> = lox::thread(2, |w: String| w.len()).map(words).collect();
     println!("map, input order: {lengths:?}");
 
@@ -140,7 +151,10 @@ fn main() {
     }
     let out = pool.gather();
     assert!(waiting_max.load(Ordering::Relaxed) <= 4);
-    println!("scatter: {} results, never more than 4 jobs waiting", out.len());
+    println!(
+        "scatter: {} results, never more than 4 jobs waiting",
+        out.len()
+    );
 
     let total = futures::executor::block_on(async {
         for i in 0..200 {

@@ -24,7 +24,10 @@ struct Reading {
 fn parse(line: String) -> Reading {
     let (station, value) = line.split_once(',').expect("a comma");
     Reading {
-        station: station.trim_start_matches("station-").parse().expect("a station number"),
+        station: station
+            .trim_start_matches("station-")
+            .parse()
+            .expect("a station number"),
         celsius: value.parse().expect("a temperature"),
     }
 }
@@ -34,7 +37,10 @@ fn parse(line: String) -> Reading {
 fn calibrate(r: Reading) -> Reading {
     std::thread::sleep(Duration::from_micros(100));
     let offset = [0.0, -0.5, 0.25, 1.0, -1.0][r.station as usize];
-    Reading { celsius: r.celsius + offset, ..r }
+    Reading {
+        celsius: r.celsius + offset,
+        ..r
+    }
 }
 
 #[derive(Debug)]
@@ -88,8 +94,13 @@ fn main() {
     let read = Arc::new(AtomicUsize::new(0));
     let parsed = parser.map(lines(read.clone())).window(WINDOW);
     let calibrated = calibrator.map(parsed).window(WINDOW);
-    let summaries = summarizer.map(chunks(calibrated, CHUNK)).window(CHUNKS_IN_FLIGHT);
-    println!("nothing has run yet: {} lines read", read.load(Ordering::SeqCst));
+    let summaries = summarizer
+        .map(chunks(calibrated, CHUNK))
+        .window(CHUNKS_IN_FLIGHT);
+    println!(
+        "nothing has run yet: {} lines read",
+        read.load(Ordering::SeqCst)
+    );
     // ANCHOR_END: chain
 
     // ANCHOR: consume
@@ -117,7 +128,9 @@ fn main() {
     // ANCHOR_END: consume
 
     // ANCHOR: results
-    let alert = lox::thread(2, |r: Reading| format!("station {} read {:.1} °C", r.station, r.celsius));
+    let alert = lox::thread(2, |r: Reading| {
+        format!("station {} read {:.1} °C", r.station, r.celsius)
+    });
     let alerts = alert.results(); // from now on, alert's scattered jobs come here
     let producer = std::thread::spawn(move || {
         let read = Arc::new(AtomicUsize::new(0));
@@ -131,6 +144,10 @@ fn main() {
     let mut got: Vec<String> = alerts.map(|(_seq, outcome)| outcome.unwrap()).collect();
     producer.join().unwrap();
     got.sort(); // results() yields in completion order
-    println!("{} alerts above 37.5 °C, the first two sorted: {:?}", got.len(), &got[..2]);
+    println!(
+        "{} alerts above 37.5 °C, the first two sorted: {:?}",
+        got.len(),
+        &got[..2]
+    );
     // ANCHOR_END: results
 }

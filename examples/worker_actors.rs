@@ -47,12 +47,16 @@ struct Tokenizer {
 }
 
 fn load_tokenizer(_worker: usize) -> Tokenizer {
-    Tokenizer { separators: vec![' ', ',', '.'] }
+    Tokenizer {
+        separators: vec![' ', ',', '.'],
+    }
 }
 
 #[lox::thread(2, init = load_tokenizer)]
 fn count_tokens(tok: &mut Tokenizer, text: String) -> usize {
-    text.split(&tok.separators[..]).filter(|w| !w.is_empty()).count()
+    text.split(&tok.separators[..])
+        .filter(|w| !w.is_empty())
+        .count()
 }
 // ANCHOR_END: macro
 
@@ -75,8 +79,14 @@ fn main() {
     let took = start.elapsed();
     let mut built: Vec<usize> = inits.lock().unwrap().clone();
     built.sort();
-    println!("1000 predictions, sum {total:.1}: the model was built {} times, by workers {built:?}", built.len());
-    println!("(a load takes 50 ms: one per job would take 50 s; this took {} ms)", took.as_millis());
+    println!(
+        "1000 predictions, sum {total:.1}: the model was built {} times, by workers {built:?}",
+        built.len()
+    );
+    println!(
+        "(a load takes 50 ms: one per job would take 50 s; this took {} ms)",
+        took.as_millis()
+    );
     // ANCHOR_END: pool
 
     // ANCHOR: panic
@@ -88,7 +98,11 @@ fn main() {
     // Its worker's model is dropped; the next job on that worker builds a new one.
     let _: Vec<f32> = pool.map(0..100).collect();
     let stats = pool.stats();
-    let restarted: Vec<_> = stats.per_worker.iter().filter(|w| w.restarts == 1).collect();
+    let restarted: Vec<_> = stats
+        .per_worker
+        .iter()
+        .filter(|w| w.restarts == 1)
+        .collect();
     assert_eq!(restarted.len(), 1);
     let rebuilt_by = *inits.lock().unwrap().last().unwrap();
     assert_eq!(rebuilt_by, restarted[0].index); // worker i's new state is init(i)'s
@@ -97,7 +111,10 @@ fn main() {
         inits.lock().unwrap().len(),
         drops.load(Ordering::SeqCst)
     );
-    println!("why: {:?}", restarted[0].last_restart.as_deref().unwrap_or("?"));
+    println!(
+        "why: {:?}",
+        restarted[0].last_restart.as_deref().unwrap_or("?")
+    );
     // ANCHOR_END: panic
 
     // ANCHOR: stats
@@ -140,7 +157,10 @@ fn main() {
     while dropped.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    println!("after the pool is dropped: {} dropped", dropped.load(Ordering::SeqCst));
+    println!(
+        "after the pool is dropped: {} dropped",
+        dropped.load(Ordering::SeqCst)
+    );
     // ANCHOR_END: lifespan
 
     // ANCHOR: macro_use
