@@ -525,3 +525,18 @@ fn lifespan_on_a_plain_pool_counts_restarts() {
     assert_eq!(stats.restarts, 3); // jobs 0..3, 3..6, 6..9, 9
     assert_eq!(stats.per_worker[0].jobs, 10);
 }
+
+#[test]
+fn no_worker_is_busy_once_every_result_is_gathered() {
+    // Workers clear `busy` before their outcomes go out (the bug: after, so
+    // a gather could return while stats still counted a worker busy).
+    let pool = lox::thread(4, |x: u32| {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        x
+    });
+    for round in 0..20 {
+        let sum: u32 = pool.map(0..200u32).sum();
+        assert_eq!(sum, 199 * 200 / 2);
+        assert_eq!(pool.stats().busy, 0, "round {round}");
+    }
+}

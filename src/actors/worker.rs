@@ -173,8 +173,10 @@ pub(crate) fn serve<A: Send, R, S, I, F>(
                     worker.dispatch.record(elapsed.as_nanos() as u64, ran);
                     ran = 0;
                 }
-                life.report(now, &results, &mut batch);
+                // Not busy before the outcomes go out: once a gather has
+                // them, `stats().busy` no longer counts this worker.
                 life.idle();
+                life.report(now, &results, &mut batch);
                 match worker.refill() {
                     Some(job) => {
                         since = Instant::now();
