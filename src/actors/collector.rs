@@ -81,6 +81,8 @@ pub(crate) struct State<R> {
     /// Private lanes (epochs with the `LANE` bit), open until taken or
     /// discarded; outcomes of a lane not here are dropped.
     lanes: HashMap<u32, Bucket<R>, BuildHasherDefault<Fib>>,
+    /// One-job lanes (submitted jobs): no bucket, just the outcome.
+    singles: HashMap<u32, Single<R>, BuildHasherDefault<Fib>>,
     /// The next lane id to try.
     next_lane: u32,
     /// The next `Job::seq`.
@@ -90,6 +92,14 @@ pub(crate) struct State<R> {
     paused: Option<(u64, u32)>,
     /// Every handle of the pool is gone: nothing more will be numbered.
     closed: bool,
+}
+
+/// The outcome slot of a one-job lane.
+pub(crate) enum Single<R> {
+    Waiting,
+    Done(Result<R, TaskError>),
+    /// Nobody will take it: drop it when it comes.
+    Discard,
 }
 
 /// Fibonacci hashing for lane ids (sequential u32s).
@@ -308,6 +318,15 @@ impl<R> State<R> {
 
     /// An outcome of a private lane; dropped if the lane is gone.
     fn place_lane(&mut self, lane: u32, rel: u32, outcome: Outcome<R>) {
+        if let Some(single) = self.singles.get_mut(&lane) {
+            match single {
+                Single::Waiting => *single = Single::Done(outcome.map_err(|e| *e)),
+                _ => {
+                    self.singles.remove(&lane);
+                }
+            }
+            return;
+        }
         if let Some(b) = self.lanes.get_mut(&lane) {
             b.put(rel, outcome);
             if b.discard_until.is_some_and(|n| b.received >= n) {
@@ -318,11 +337,24 @@ impl<R> State<R> {
 
     /// Open a fresh private lane; returns its id (an epoch with the `LANE` bit).
     pub(crate) fn open_lane(&mut self) -> u32 {
+        let lane = self.fresh_lane();
+        self.lanes.insert(lane, Bucket::new(lane));
+        lane
+    }
+
+    /// Open a one-job lane (a submitted job's).
+    pub(crate) fn open_single(&mut self) -> u32 {
+        let lane = self.fresh_lane();
+        self.singles.insert(lane, Single::Waiting);
+        lane
+    }
+
+    /// A lane id in use by no lane.
+    fn fresh_lane(&mut self) -> u32 {
         loop {
             let lane = self.next_lane | LANE;
             self.next_lane = self.next_lane.wrapping_add(1) & !LANE;
-            if let std::collections::hash_map::Entry::Vacant(v) = self.lanes.entry(lane) {
-                v.insert(Bucket::new(lane));
+            if !self.lanes.contains_key(&lane) && !self.singles.contains_key(&lane) {
                 return lane;
             }
         }
@@ -336,6 +368,15 @@ impl<R> State<R> {
 
     /// The first outcome of a one-job lane, taking the lane.
     pub(crate) fn take_one(&mut self, lane: u32) -> Option<Result<R, TaskError>> {
+        if let Some(single) = self.singles.get(&lane) {
+            if !matches!(single, Single::Done(_)) {
+                return None;
+            }
+            return match self.singles.remove(&lane) {
+                Some(Single::Done(outcome)) => Some(outcome),
+                _ => None,
+            };
+        }
         if self.lanes.get(&lane)?.received == 0 {
             return None;
         }
@@ -356,6 +397,11 @@ impl<R> State<R> {
     /// Outcomes of `lane` received so far (also those handed out); `None`
     /// once the lane is gone.
     pub(crate) fn lane_received(&self, lane: u32) -> Option<usize> {
+        match self.singles.get(&lane) {
+            Some(Single::Waiting) => return Some(0),
+            Some(_) => return Some(1),
+            None => {}
+        }
         self.lanes.get(&lane).map(|b| b.received)
     }
 
@@ -367,6 +413,15 @@ impl<R> State<R> {
     /// Forget a lane once `total` outcomes have arrived for it: those still
     /// held are dropped now, later ones as they come.
     pub(crate) fn discard(&mut self, lane: u32, total: usize) {
+        if let Some(single) = self.singles.get_mut(&lane) {
+            match single {
+                Single::Waiting => *single = Single::Discard,
+                _ => {
+                    self.singles.remove(&lane);
+                }
+            }
+            return;
+        }
         let Some(b) = self.find_mut(lane) else { return };
         b.ok.clear();
         b.err.clear();
@@ -454,6 +509,7 @@ impl<R: Send + 'static> Collector<R> {
                 draining: false,
                 tally: (0, 0),
                 lanes: HashMap::default(),
+                singles: HashMap::default(),
                 next_lane: 0,
                 next_seq: 0,
                 paused: None,

@@ -54,7 +54,7 @@ where
 {
     let (lane, seq) = {
         let mut st = core.collector.state();
-        (st.open_lane(), st.next_seq())
+        (st.open_single(), st.next_seq())
     };
     core.send((lane as Key) << 32, args);
     let pool: Weak<Core<A, R, B>> = Arc::downgrade(core);
