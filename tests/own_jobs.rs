@@ -529,3 +529,18 @@ fn a_panicking_input_iterator_is_reported_after_the_results_before_it() {
         "{msg}"
     );
 }
+
+#[test]
+fn maps_chain_across_pools_and_move_between_threads() {
+    fn send<T: Send>(t: T) -> T {
+        t
+    }
+    let parse = lox::thread(2, |s: String| s.len() as u64);
+    let square = lox::thread(2, |x: u64| x * x);
+    let words: Vec<String> = (0..500).map(|i| "x".repeat(i % 7)).collect();
+    // The first map is the second's input: it moves to the feeder thread.
+    let chained = send(square.map(parse.map(words.clone())));
+    let out: Vec<u64> = std::thread::spawn(move || chained.collect()).join().unwrap();
+    let want: Vec<u64> = words.iter().map(|w| (w.len() * w.len()) as u64).collect();
+    assert_eq!(out, want);
+}

@@ -416,7 +416,7 @@ impl<A: Send + 'static, R: Send + 'static> Next<R> for Inner<A, R> {
 
 /// A map's state: the erased inner iterator and the input's exact length.
 struct Erased<R: Send + 'static> {
-    inner: Box<dyn Next<R>>,
+    inner: Box<dyn Next<R> + Send>,
     len: Option<usize>,
 }
 
