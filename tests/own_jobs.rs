@@ -540,7 +540,9 @@ fn maps_chain_across_pools_and_move_between_threads() {
     let words: Vec<String> = (0..500).map(|i| "x".repeat(i % 7)).collect();
     // The first map is the second's input: it moves to the feeder thread.
     let chained = send(square.map(parse.map(words.clone())));
-    let out: Vec<u64> = std::thread::spawn(move || chained.collect()).join().unwrap();
+    let out: Vec<u64> = std::thread::spawn(move || chained.collect())
+        .join()
+        .unwrap();
     let want: Vec<u64> = words.iter().map(|w| (w.len() * w.len()) as u64).collect();
     assert_eq!(out, want);
 }
