@@ -17,6 +17,7 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 
 use super::Job;
+use crate::actors::collector::Key;
 
 /// Jobs in flight per worker at least: the running one and the next.
 pub(crate) const MIN_DEPTH: usize = 2;
@@ -48,6 +49,12 @@ pub(crate) struct Flight {
     pub(crate) job: Job,
     /// When the worker started running it (known for the head only).
     pub(crate) started: Option<Instant>,
+    /// Its frame's size: the bytes it took in the worker's pipe (the frame
+    /// itself is freed when the job is cancelled).
+    bytes: usize,
+    /// Cancelled after it was sent (see [`Scheduler::withdraw`]): its outcome
+    /// is settled already, so its reply is dropped and it is never re-sent.
+    pub(crate) cancelled: bool,
 }
 
 /// What to do with the job the worker was running when it was lost.
@@ -109,8 +116,8 @@ impl Scheduler {
     /// and those in flight behind the running head (only the head can have
     /// started).
     pub(crate) fn unstarted(&self) -> usize {
-        let started = self.head().is_some_and(|f| f.started.is_some());
-        self.waiting.len() + self.inflight.len() - usize::from(started)
+        let ahead = self.inflight.iter().skip(1).filter(|f| !f.cancelled);
+        self.waiting.len() + ahead.count()
     }
 
     /// A job taken from the pool's queue while idle.
@@ -129,12 +136,7 @@ impl Scheduler {
     pub(crate) fn fill(&mut self, queue: &Receiver<Job>, batch: &mut Vec<u8>) -> bool {
         let window = depth(self.job_secs);
         // Bytes the worker has not necessarily read: every frame behind the head.
-        let mut ahead: usize = self
-            .inflight
-            .iter()
-            .skip(1)
-            .map(|f| f.job.frame.len())
-            .sum();
+        let mut ahead: usize = self.inflight.iter().skip(1).map(|f| f.bytes).sum();
         let mut pins = false;
         while self.inflight.len() < window && self.budget > 0 {
             let Some(job) = self.next(queue) else { break };
@@ -148,7 +150,13 @@ impl Scheduler {
             pins |= !job.pins.is_empty();
             batch.extend_from_slice(&job.frame);
             let started = self.idle().then(Instant::now);
-            self.inflight.push_back(Flight { job, started });
+            let bytes = job.frame.len();
+            self.inflight.push_back(Flight {
+                job,
+                started,
+                bytes,
+                cancelled: false,
+            });
             self.budget -= 1;
         }
         pins
@@ -165,7 +173,7 @@ impl Scheduler {
     }
 
     /// The head job's reply came at `now`: it leaves, the next one runs.
-    pub(crate) fn finish_head(&mut self, now: Instant) -> Option<Job> {
+    pub(crate) fn finish_head(&mut self, now: Instant) -> Option<Flight> {
         let done = self.inflight.pop_front()?;
         if let Some(t0) = done.started {
             let secs = now.duration_since(t0).as_secs_f64();
@@ -177,18 +185,52 @@ impl Scheduler {
         if let Some(next) = self.inflight.front_mut() {
             next.started = Some(now);
         }
-        Some(done.job)
+        Some(done)
+    }
+
+    /// Take back the jobs not started that `which` selects: waiting ones
+    /// leave (returned, to be dropped); those sent ahead of the head, which
+    /// cannot be recalled from the pipe, stay in flight marked cancelled,
+    /// their frames freed. Returns the keys of both, to settle as cancelled.
+    pub(crate) fn withdraw(&mut self, which: &dyn Fn(Key) -> bool) -> (Vec<Job>, Vec<Key>) {
+        let (hit, keep): (Vec<Job>, Vec<Job>) = self.waiting.drain(..).partition(|j| which(j.key));
+        self.waiting = keep.into();
+        let mut keys: Vec<Key> = Vec::new();
+        for f in self.inflight.iter_mut().skip(1) {
+            if !f.cancelled && which(f.job.key) {
+                f.cancelled = true;
+                f.job.frame = Vec::new(); // freed now; its pins go with its reply
+                keys.push(f.job.key);
+            }
+        }
+        (hit, keys)
+    }
+
+    /// Mark the head job cancelled if it is job `key` (its worker is about
+    /// to be killed). True if so.
+    pub(crate) fn abort(&mut self, key: Key) -> bool {
+        match self.inflight.front_mut() {
+            Some(f) if f.job.key == key && !f.cancelled => {
+                f.cancelled = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The worker is gone: every job in flight goes back to the front of the
     /// waiting ones, in order, the head as `head` says. Returns the head when
     /// it fails.
+    /// Cancelled jobs are settled: they are dropped, never re-sent nor
+    /// failed.
     pub(crate) fn lost_worker(&mut self, head: Head) -> Option<Job> {
         let mut first = match head {
             Head::Resend => None,
-            Head::Retry | Head::Fail => self.inflight.pop_front().map(|f| f.job),
-        };
-        for flight in self.inflight.drain(..).rev() {
+            Head::Retry | Head::Fail => self.inflight.pop_front(),
+        }
+        .filter(|f| !f.cancelled)
+        .map(|f| f.job);
+        for flight in self.inflight.drain(..).rev().filter(|f| !f.cancelled) {
             self.waiting.push_front(flight.job);
         }
         if head == Head::Retry {
@@ -205,22 +247,18 @@ impl Scheduler {
         self.waiting.drain(..).collect()
     }
 
-    /// Every job held, in flight then waiting (the worker is gone).
+    /// Every job held and not cancelled, in flight then waiting (the
+    /// worker is gone).
     pub(crate) fn take_all(&mut self) -> Vec<Job> {
-        let inflight = self.inflight.drain(..).map(|f| f.job);
+        let inflight = self.inflight.drain(..).filter(|f| !f.cancelled);
+        let inflight = inflight.map(|f| f.job);
         inflight.chain(self.waiting.drain(..)).collect()
-    }
-
-    /// Every job left, in flight then waiting.
-    pub(crate) fn into_jobs(self) -> impl Iterator<Item = Job> {
-        self.inflight.into_iter().map(|f| f.job).chain(self.waiting)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::collector::Key;
     use std::time::Duration;
 
     impl Scheduler {
