@@ -77,6 +77,13 @@ fn init_b(_: usize) -> u32 {
     std::process::id()
 }
 
+/// `process_with`: another `init` that waits for the test's go.
+fn init_c(_: usize) -> u32 {
+    append(file("c", "init"), format!("{}\n", std::process::id()));
+    wait_for(file("c", "gate"));
+    std::process::id()
+}
+
 /// A job with state: (pid that built the state, pid, n).
 fn step(state: &mut u32, args: Args) -> (u32, u32, u64) {
     let (pid, n) = job(args);
@@ -203,21 +210,28 @@ fn cancelled_jobs_that_had_not_started_never_run() {
     assert_eq!(ran_numbers("b"), [1, 3, 5, 7, 9, 11], "cancelled jobs ran");
 }
 
-/// `cancel_pending` takes every job not started, says how many, and a gather
-/// shows exactly that many `Cancelled`; the running jobs finish.
+/// `cancel_pending` takes every job not started (each worker has one sent
+/// ahead, the rest wait on the pool's queue), says how many, and a gather
+/// shows exactly that many `Cancelled`, each once; the running jobs finish.
 fn cancel_pending_counts_what_it_cancelled() {
     fresh("c");
-    let pool = lox::process(2, job);
+    let pool = lox::process_with(2, init_c, step);
+    // Each manager takes one job, then waits for its worker's `init`.
     pool.scatter(args("c", 0, true));
     pool.scatter(args("c", 1, true));
-    started("c", 0);
-    started("c", 1);
+    let init = file("c", "init");
+    let both = || std::fs::read_to_string(&init).is_ok_and(|t| t.lines().count() == 2);
+    assert!(eventually(LONG, both), "two workers did not start");
     for n in 2..42 {
         pool.scatter(args("c", n, false));
     }
+    append(file("c", "gate"), String::new());
+    started("c", 0);
+    started("c", 1);
     let cancelled = pool.cancel_pending();
     assert_eq!(cancelled, 40, "every job behind the two running ones");
     assert_eq!(pool.cancel_pending(), 0, "nothing left to cancel");
+    assert_eq!(pool.stats().queued, 0, "nothing waits to start");
     release("c");
     let out = pool.try_gather();
     assert_eq!(out.len(), 42);
@@ -226,11 +240,13 @@ fn cancel_pending_counts_what_it_cancelled() {
         .filter(|o| **o == Err(TaskError::Cancelled))
         .count();
     assert_eq!(n_cancelled, cancelled);
-    assert!(matches!(out[0], Ok((_, 0))) && matches!(out[1], Ok((_, 1))));
+    assert!(matches!(out[0], Ok((_, _, 0))) && matches!(out[1], Ok((_, _, 1))));
     assert_eq!(ran_numbers("c"), [0, 1]);
+    let stats = pool.stats();
+    assert_eq!((stats.done, stats.failed), (2, 40), "each outcome once");
     // The pool goes on.
     pool.scatter(args("c", 99, false));
-    assert!(matches!(pool.try_gather()[..], [Ok((_, 99))]));
+    assert!(matches!(pool.try_gather()[..], [Ok((_, _, 99))]));
 }
 
 /// Dropping a batch cancels its jobs that had not started: they never run.
