@@ -71,6 +71,19 @@ pub(crate) fn default_processes() -> usize {
 /// for workers that build a state once (a model, a connection, a device) and
 /// keep it across jobs.
 ///
+/// # Cancellation
+///
+/// [`Job::cancel`](crate::Job::cancel), [`cancel_pending`](Pool::cancel_pending)
+/// and dropping a [`Batch`](crate::Batch) or a map turn jobs not started into
+/// [`TaskError::Cancelled`] and free their frames at once, wherever they
+/// wait: on the pool's queue, held by a worker's manager, or already sent
+/// ahead into a worker's pipe (the worker is told to skip it; one it had
+/// taken up in the same microseconds runs, and its result is dropped). A
+/// running job whose `Job::cancel` is called gets its worker killed, as with
+/// [`job_timeout`](Process::job_timeout), and is reported `Cancelled`, not
+/// retried; a fresh worker (with a fresh state for `process_with`) takes
+/// the jobs behind it.
+///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
 ///

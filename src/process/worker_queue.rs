@@ -5,7 +5,7 @@
 //! cancelled it writes a `Skip` of its id behind it. Before each job the
 //! worker reads whatever has already arrived (without waiting), so a `Skip`
 //! that came in while the previous job ran is seen before the job it names
-//! starts: that job is answered [`Status::Skipped`] and never runs. A `Skip`
+//! starts: that job is answered `Status::Skipped` and never runs. A `Skip`
 //! names jobs sent before it, so an id that is not queued here has run
 //! already (it raced with the cancel) and is forgotten.
 

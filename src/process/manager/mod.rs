@@ -10,6 +10,10 @@
 //!   come, kill and reap.
 //! - [`state`]: the state machine from what happened (a reply, a death, a
 //!   failed launch, ...) to the next state and what to do. Pure as well.
+//! - [`cancel`]: the scheduler sits in a [`Slot`] shared with the pool, so
+//!   that a cancel takes back the jobs a manager holds (or marks those sent
+//!   ahead, which the worker then skips) and kills a worker whose running
+//!   job is cancelled, without waiting for the manager.
 //!
 //! [`Manager::run`] ties them: it waits for jobs, launches a worker on the
 //! first one (and again after a death), sends batches in one `write`, turns
@@ -30,7 +34,9 @@
 //! queue is the one that was running: it becomes `TaskError::WorkerDied` with
 //! the exit status (or is re-sent, up to the pool's `retries`), the jobs behind
 //! it are re-sent unchanged to a fresh worker. A job past `job_timeout` gets
-//! its worker killed and becomes `TaskError::TimedOut`. Each slot has at most
+//! its worker killed and becomes `TaskError::TimedOut`; one cancelled while
+//! it runs gets its worker killed too, and is neither retried nor failed (it
+//! was settled as `TaskError::Cancelled` by the cancel). Each slot has at most
 //! one process at a time: a dead worker is reaped before its replacement starts.
 
 mod backoff;

@@ -1,6 +1,7 @@
 //! Which jobs go to this manager's worker, and when: no process, no I/O.
 //!
-//! Jobs sent to a process cannot be taken back, so a worker gets jobs ahead
+//! Jobs sent to a process cannot be taken back (a cancelled one stays in
+//! flight, marked, and the worker skips it: see `cancel`), so a worker gets jobs ahead
 //! (the next one is already in its pipe when the current one ends) only
 //! within three limits:
 //! - the window: about [`AHEAD_SECS`] of work, from the recent job time, at
@@ -114,7 +115,7 @@ impl Scheduler {
 
     /// Jobs held here that the worker has not started: every waiting one,
     /// and those in flight behind the running head (only the head can have
-    /// started).
+    /// started), but for the cancelled ones (settled already).
     pub(crate) fn unstarted(&self) -> usize {
         let ahead = self.inflight.iter().skip(1).filter(|f| !f.cancelled);
         self.waiting.len() + ahead.count()
@@ -420,5 +421,43 @@ mod tests {
         assert_eq!(s.keys(), (vec![], vec![1]));
         fill(&mut s, &q);
         assert_eq!(s.keys().0, [1, 2]);
+    }
+
+    #[test]
+    fn withdrawn_jobs_leave_or_stay_marked_and_are_never_resent() {
+        let q = Queue::of(0..4, 10);
+        let mut s = Scheduler::new(1);
+        s.job_secs = 1e-6; // a wide window: 0 runs, 1 and 2 go ahead
+        fill(&mut s, &q);
+        assert_eq!(s.keys().0, [0, 1, 2]);
+        s.push(job(9, 10)); // waiting, as behind a lost worker
+        assert_eq!(s.unstarted(), 3);
+        let (taken, ahead) = s.withdraw(&|k| k != 1);
+        // The head has started: only an abort reaches it.
+        assert_eq!(taken.iter().map(|j| j.key).collect::<Vec<_>>(), [9]);
+        assert_eq!(ahead, [2]);
+        assert!(s.inflight[2].job.frame.is_empty(), "its frame is freed");
+        assert_eq!(s.unstarted(), 1);
+        assert_eq!(s.withdraw(&|_| true).1, [1], "each job once");
+        assert_eq!(s.unstarted(), 0);
+        assert!(!s.abort(1), "not the running job");
+        assert!(s.abort(0));
+        assert!(!s.abort(0), "once");
+        // The worker is lost: no cancelled job comes back, whatever `head` says.
+        assert!(s.lost_worker(Head::Retry).is_none());
+        assert!(s.is_empty());
+        // Replies: a cancelled one is dropped by the manager.
+        let q = Queue::of(10..12, 10);
+        fill(&mut s, &q);
+        s.withdraw(&|k| k == 11);
+        assert!(!s.finish_head(Instant::now()).unwrap().cancelled);
+        assert!(s.finish_head(Instant::now()).unwrap().cancelled);
+        // Bytes in the pipe count until the worker has read them.
+        let q = Queue::of(20..22, PIPELINE_MAX / 2);
+        fill(&mut s, &q);
+        s.withdraw(&|k| k == 21);
+        q.extend(22..24, PIPELINE_MAX / 2 + 1);
+        fill(&mut s, &q);
+        assert_eq!(s.keys(), (vec![20, 21], vec![22]));
     }
 }

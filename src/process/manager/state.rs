@@ -190,6 +190,14 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_killed_to_cancel_its_job_is_replaced_without_retry() {
+        let mut m = up();
+        let step = m.next(Event::Failed(Failure::Cancelled, 0), 5);
+        assert_eq!(head_of(step), (Head::Resend, false));
+        assert_eq!(m.state(), State::Absent);
+    }
+
+    #[test]
     fn workers_lost_before_a_job_are_replaced_three_times_in_a_row() {
         let lost = || Event::WriteFailed(std::io::ErrorKind::BrokenPipe.into());
         let mut m = up();
