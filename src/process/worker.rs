@@ -17,6 +17,7 @@ use std::io::{BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -28,6 +29,10 @@ use super::message::{Down, Setup, Up};
 use super::report;
 use super::worker_queue::{Incoming, Queue};
 use super::worker_state::WorkerState;
+
+/// Jobs at least this long make the worker look for cancels in its pipe
+/// before the next one (see `Input::look_ahead`).
+const LOOK_AHEAD_AFTER: Duration = Duration::from_micros(50);
 
 /// The argument that makes a process a worker: `<exe> --lox-worker`.
 pub(crate) const MARKER: &str = "--lox-worker";
@@ -316,14 +321,16 @@ fn job_loop(
     state: &mut WorkerState,
 ) -> Result<(), End> {
     let (mut out, mut reply, mut queue) = (Vec::new(), Vec::new(), Queue::default());
+    // The last job was long enough for a cancel to have come in meanwhile.
+    let mut long = false;
     loop {
         if queue.is_empty() {
-            match input.wait(jobs_rx)? {
+            match input.wait(jobs_rx, queue.spare())? {
                 Some(incoming) => queue.take(incoming),
                 None => continue,
             }
         }
-        input.look_ahead(jobs_rx, &mut queue)?;
+        input.look_ahead(jobs_rx, &mut queue, long)?;
         let Some((id, frame)) = queue.pop() else {
             continue;
         };
@@ -340,7 +347,10 @@ fn job_loop(
             frame::write_value(&mut *writer.lock(), &Up::Rebuilding, input.max)
                 .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
         }
+        let t0 = Instant::now();
         let ran = run_job(&frame, state, &mut out, &mut reply, input.max)?;
+        long = t0.elapsed() >= LOOK_AHEAD_AFTER;
+        queue.recycle(frame);
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a
             // withdrawal) reaches the parent before its result.
@@ -431,15 +441,16 @@ impl Input {
     /// Wait for the next job or skip: read by the job loop, or taken from
     /// the reader thread once it runs. `None`: nothing for the job loop (an
     /// answer routed, or the reader took over).
+    /// `body`: a buffer to read into.
     fn wait(
         &self,
         jobs_rx: &crossbeam_channel::Receiver<Result<Incoming, End>>,
+        mut body: Vec<u8>,
     ) -> Result<Option<Incoming>, End> {
         if self.threaded.load(Ordering::Acquire) {
             // A closed channel means the reader ended: it sent why first.
             return jobs_rx.recv().unwrap_or(Err(End::Closed)).map(Some);
         }
-        let mut body = Vec::new();
         Ok(match self.next(&mut body, true)? {
             Read::Job => Some(Incoming::Job(body)),
             Read::Skip(ids) => Some(Incoming::Skip(ids)),
@@ -447,11 +458,15 @@ impl Input {
         })
     }
 
-    /// Take into `queue` whatever has arrived already, without waiting.
+    /// Take into `queue` whatever has arrived already, without waiting:
+    /// what the input holds buffered and, if `poll`, what waits in the pipe
+    /// (a system call, spared after a short job: a cancel that came in
+    /// during one is seen at the next read).
     fn look_ahead(
         &self,
         jobs_rx: &crossbeam_channel::Receiver<Result<Incoming, End>>,
         queue: &mut Queue,
+        poll: bool,
     ) -> Result<(), End> {
         loop {
             if self.threaded.load(Ordering::Acquire) {
@@ -462,11 +477,11 @@ impl Input {
             }
             {
                 let rd = self.rd.lock();
-                if rd.buffer().is_empty() && !readable(rd.get_ref().as_raw_fd()) {
+                if rd.buffer().is_empty() && !(poll && readable(rd.get_ref().as_raw_fd())) {
                     return Ok(());
                 }
             }
-            if let Some(incoming) = self.wait(jobs_rx)? {
+            if let Some(incoming) = self.wait(jobs_rx, queue.spare())? {
                 queue.take(incoming);
             }
         }

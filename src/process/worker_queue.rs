@@ -27,9 +27,24 @@ pub(crate) enum Incoming {
 #[derive(Default)]
 pub(crate) struct Queue {
     jobs: VecDeque<(u64, Option<Vec<u8>>)>,
+    /// Buffers of jobs that ran, to read the next ones into.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Queue {
+    /// A buffer to read a frame into.
+    pub(crate) fn spare(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// The buffer of a job that ran, for a later frame (a few small ones
+    /// are kept).
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 4 && buf.capacity() <= 64 << 10 {
+            self.spare.push(buf);
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
