@@ -42,6 +42,8 @@ pub(crate) enum Status {
     Ok,
     Panicked(String),
     Protocol(String),
+    /// Not run: it was cancelled before it started (see `worker_queue`).
+    Skipped,
 }
 
 /// The base symbol every offset is measured from. Never called; only its

@@ -29,6 +29,9 @@ pub(crate) enum Down {
     Share(Answer),
     /// The worker has run its lifespan of jobs: drop the state and exit 0.
     Retire,
+    /// Jobs sent before this frame were cancelled: those not started yet
+    /// are answered `Status::Skipped` and never run.
+    Skip(Vec<u64>),
 }
 
 /// Who a worker is in its pool, and how it builds its state.

@@ -19,6 +19,8 @@
 //!   protocol off fds 0/1, points fd 1 at stderr (a job's `println!` cannot
 //!   corrupt the channel), and a watchdog thread exits the process within a
 //!   second of its parent's death, also mid-job.
+//! - `worker_queue`: the worker's jobs read ahead, and those the parent
+//!   cancelled after sending them (skipped, never run).
 //! - `manager`: the parent side, one manager thread per worker process: a
 //!   scheduler (which jobs go ahead to the worker), the connection (launch,
 //!   handshake, frames in and out, the worker's shared-handle requests served
@@ -70,6 +72,7 @@ mod report;
 mod share;
 mod stateful;
 mod worker;
+mod worker_queue;
 mod worker_state;
 
 pub use launcher::Launcher;

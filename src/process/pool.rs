@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::entry::{self, Entry, Status};
 use super::frame;
 use super::launcher::Launcher;
-use super::manager::{Config, Control, Held, Job, Manager, HANDSHAKE_TIMEOUT};
+use super::manager::{self, Config, Control, Job, Manager, Slot, HANDSHAKE_TIMEOUT};
 use super::message::Down;
 use super::payload;
 use super::registry;
@@ -70,6 +70,19 @@ pub(crate) fn default_processes() -> usize {
 /// [`max_frame`](Process::max_frame), and [`process_with`](crate::process_with)
 /// for workers that build a state once (a model, a connection, a device) and
 /// keep it across jobs.
+///
+/// # Cancellation
+///
+/// [`Job::cancel`](crate::Job::cancel), [`cancel_pending`](Pool::cancel_pending)
+/// and dropping a [`Batch`](crate::Batch) or a map turn jobs not started into
+/// [`TaskError::Cancelled`] and free their frames at once, wherever they
+/// wait: on the pool's queue, held by a worker's manager, or already sent
+/// ahead into a worker's pipe (the worker is told to skip it; one it had
+/// taken up in the same microseconds runs, and its result is dropped). A
+/// running job whose `Job::cancel` is called gets its worker killed, as with
+/// [`job_timeout`](Process::job_timeout), and is reported `Cancelled`, not
+/// retried; a fresh worker (with a fresh state for `process_with`) takes
+/// the jobs behind it.
 ///
 /// ```
 /// fn square(x: u64) -> u64 { x * x }
@@ -134,7 +147,7 @@ where
         entry: parts.entry,
         jobs_tx,
         jobs_rx,
-        held: (0..n_workers).map(|_| Held::default()).collect(),
+        slots: (0..n_workers).map(|_| Slot::new(n_workers)).collect(),
         max_frame: AtomicUsize::new(frame::DEFAULT_MAX_FRAME),
         control: Arc::new(Control::new(config, meters.clone())),
         codec: Codec {
@@ -166,8 +179,8 @@ pub struct Processes<A, R> {
     entry: Result<Entry, String>,
     jobs_tx: Sender<Job>,
     jobs_rx: Receiver<Job>,
-    /// Per worker slot: jobs its manager holds that have not started.
-    held: Arc<[Held]>,
+    /// Per worker slot: the jobs its manager holds (cancels reach them there).
+    slots: Arc<[Slot]>,
     /// Copy of the config's cap for `scatter` (no lock on the hot path).
     max_frame: AtomicUsize,
     control: Arc<Control>,
@@ -247,7 +260,7 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
             self.jobs_rx.clone(),
             results.clone(),
             index,
-            self.held.clone(),
+            self.slots.clone(),
             self.meters.clone(),
         );
         self.control.started.fetch_add(1, Ordering::AcqRel);
@@ -264,20 +277,44 @@ impl<A: Send + 'static, R: Send + 'static> Backend<A, R> for Processes<A, R> {
     }
 
     fn unstarted(&self) -> usize {
-        let held: usize = self.held.iter().map(|h| h.0.load(Ordering::Relaxed)).sum();
+        let held: usize = self
+            .slots
+            .iter()
+            .map(|s| s.held.load(Ordering::Relaxed))
+            .sum();
         self.jobs_rx.len() + held
     }
 
+    /// Jobs on the pool's queue and jobs its managers hold, sent ahead to a
+    /// worker or not (see `manager::cancel`). The managers are looked at
+    /// before and after the queue, so that a job moving from the queue to a
+    /// manager meanwhile is found too.
     fn withdraw(&self, which: &dyn Fn(Key) -> bool, results: &Collector<R>) -> usize {
-        // TODO(issue 12, process side): jobs a manager holds, and `abort`.
+        let (mut jobs, mut keys) = manager::withdraw(&self.slots, which);
         let (hit, keep): (Vec<Job>, Vec<Job>) = self.jobs_rx.try_iter().partition(|j| which(j.key));
         for job in keep {
             let _ = self.jobs_tx.send(job);
         }
-        for job in &hit {
-            results.deposit(job.key, Err(Box::new(TaskError::Cancelled)));
+        keys.extend(hit.iter().map(|j| j.key));
+        jobs.extend(hit);
+        let (late, ahead) = manager::withdraw(&self.slots, which);
+        keys.extend(late.iter().map(|j| j.key).chain(ahead));
+        drop(jobs); // frames and pins go before the outcomes show
+        drop(late);
+        for &key in &keys {
+            results.deposit(key, Err(Box::new(TaskError::Cancelled)));
         }
-        hit.len()
+        keys.len()
+    }
+
+    /// A job running on a worker: the worker is killed, a fresh one takes
+    /// the jobs behind it (see `manager::cancel`).
+    fn abort(&self, key: Key, results: &Collector<R>) -> bool {
+        let killed = manager::abort(&self.slots, key);
+        if killed {
+            results.deposit(key, Err(Box::new(TaskError::Cancelled)));
+        }
+        killed
     }
 
     fn meters(&self) -> &Meters {
@@ -444,5 +481,6 @@ where
             .map_err(|e| proto(format!("could not decode the job's result: {e}"))),
         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
         Status::Protocol(m) => Err(proto(m)),
+        Status::Skipped => Err(Box::new(TaskError::Cancelled)),
     }
 }

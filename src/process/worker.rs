@@ -14,9 +14,10 @@
 
 use std::fs::File;
 use std::io::{BufReader, Write};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -26,7 +27,12 @@ use super::frame::{self, FrameError};
 use super::handshake::Hello;
 use super::message::{Down, Setup, Up};
 use super::report;
+use super::worker_queue::{Incoming, Queue};
 use super::worker_state::WorkerState;
+
+/// Jobs at least this long make the worker look for cancels in its pipe
+/// before the next one (see `Input::look_ahead`).
+const LOOK_AHEAD_AFTER: Duration = Duration::from_micros(50);
 
 /// The argument that makes a process a worker: `<exe> --lox-worker`.
 pub(crate) const MARKER: &str = "--lox-worker";
@@ -228,7 +234,7 @@ fn serve() -> Result<(), String> {
     // jobs on through a channel. Pools that share nothing never pay for the
     // extra thread.
     let writer: &'static Mutex<File> = Box::leak(Box::new(Mutex::new(wr)));
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Vec<u8>, End>>();
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Result<Incoming, End>>();
     let input: &'static Input = Box::leak(Box::new(Input {
         rd: Mutex::new(rd),
         max,
@@ -306,35 +312,45 @@ fn handshake(rd: &mut impl std::io::Read, wr: &mut File) -> Result<Option<Hello>
 }
 
 /// Run jobs until the input ends: read by this thread, or taken from the
-/// reader thread once it runs.
+/// reader thread once it runs. Before each job, what has arrived already is
+/// read too (see `worker_queue`): a job cancelled meanwhile is skipped.
 fn job_loop(
     input: &'static Input,
-    jobs_rx: &crossbeam_channel::Receiver<Result<Vec<u8>, End>>,
+    jobs_rx: &crossbeam_channel::Receiver<Result<Incoming, End>>,
     writer: &Mutex<File>,
     state: &mut WorkerState,
 ) -> Result<(), End> {
-    let (mut out, mut reply, mut body) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut out, mut reply, mut queue) = (Vec::new(), Vec::new(), Queue::default());
+    // The last job was long enough for a cancel to have come in meanwhile.
+    let mut long = false;
     loop {
-        let from_reader = if input.threaded.load(Ordering::Acquire) {
-            // A closed channel means the reader ended: it sent why first.
-            jobs_rx.recv().unwrap_or(Err(End::Closed))?
-        } else {
-            match input.next(&mut body, true)? {
-                Read::Job => Vec::new(),
-                Read::Answer | Read::ReaderTookOver => continue,
+        if queue.is_empty() {
+            match input.wait(jobs_rx, queue.spare())? {
+                Some(incoming) => queue.take(incoming),
+                None => continue,
             }
+        }
+        input.look_ahead(jobs_rx, &mut queue, long)?;
+        let Some((id, frame)) = queue.pop() else {
+            continue;
         };
-        let frame = if from_reader.is_empty() {
-            &body[..]
-        } else {
-            &from_reader[..]
+        let Some(frame) = frame else {
+            encode_reply(&mut reply, id, Status::Skipped, &[], input.max);
+            writer
+                .lock()
+                .write_all(&reply)
+                .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
+            continue;
         };
         if state.needs_build() {
             // The parent then knows that a death from here on is one in `init`.
             frame::write_value(&mut *writer.lock(), &Up::Rebuilding, input.max)
                 .map_err(|e| End::Broken(format!("writing a result: {e}")))?;
         }
-        let ran = run_job(frame, state, &mut out, &mut reply, input.max)?;
+        let t0 = Instant::now();
+        let ran = run_job(&frame, state, &mut out, &mut reply, input.max)?;
+        long = t0.elapsed() >= LOOK_AHEAD_AFTER;
+        queue.recycle(frame);
         if input.threaded.load(Ordering::Acquire) {
             // What the job gave back (a grant or an item that crossed a
             // withdrawal) reaches the parent before its result.
@@ -389,6 +405,8 @@ fn run_job(
 enum Read {
     /// A job, now in the caller's buffer.
     Job,
+    /// Jobs sent before, to skip.
+    Skip(Vec<u64>),
     /// An answer to a shared handle's request, already routed to its waiter.
     Answer,
     /// (Job loop only.) The reader thread has taken over: nothing was read;
@@ -414,12 +432,61 @@ struct Input {
     max: usize,
     /// The reader thread runs: only it reads frames.
     threaded: AtomicBool,
-    jobs: crossbeam_channel::Sender<Result<Vec<u8>, End>>,
+    jobs: crossbeam_channel::Sender<Result<Incoming, End>>,
 }
 
 static INPUT: OnceLock<&'static Input> = OnceLock::new();
 
 impl Input {
+    /// Wait for the next job or skip: read by the job loop, or taken from
+    /// the reader thread once it runs. `None`: nothing for the job loop (an
+    /// answer routed, or the reader took over).
+    /// `body`: a buffer to read into.
+    fn wait(
+        &self,
+        jobs_rx: &crossbeam_channel::Receiver<Result<Incoming, End>>,
+        mut body: Vec<u8>,
+    ) -> Result<Option<Incoming>, End> {
+        if self.threaded.load(Ordering::Acquire) {
+            // A closed channel means the reader ended: it sent why first.
+            return jobs_rx.recv().unwrap_or(Err(End::Closed)).map(Some);
+        }
+        Ok(match self.next(&mut body, true)? {
+            Read::Job => Some(Incoming::Job(body)),
+            Read::Skip(ids) => Some(Incoming::Skip(ids)),
+            Read::Answer | Read::ReaderTookOver => None,
+        })
+    }
+
+    /// Take into `queue` whatever has arrived already, without waiting:
+    /// what the input holds buffered and, if `poll`, what waits in the pipe
+    /// (a system call, spared after a short job: a cancel that came in
+    /// during one is seen at the next read).
+    fn look_ahead(
+        &self,
+        jobs_rx: &crossbeam_channel::Receiver<Result<Incoming, End>>,
+        queue: &mut Queue,
+        poll: bool,
+    ) -> Result<(), End> {
+        loop {
+            if self.threaded.load(Ordering::Acquire) {
+                while let Ok(incoming) = jobs_rx.try_recv() {
+                    queue.take(incoming?);
+                }
+                return Ok(());
+            }
+            {
+                let rd = self.rd.lock();
+                if rd.buffer().is_empty() && !(poll && readable(rd.get_ref().as_raw_fd())) {
+                    return Ok(());
+                }
+            }
+            if let Some(incoming) = self.wait(jobs_rx, queue.spare())? {
+                queue.take(incoming);
+            }
+        }
+    }
+
     /// Read one frame into `body` (see [`Read`]); `job_loop`: the caller is
     /// the job loop, which stops reading once the reader thread runs.
     fn next(&self, body: &mut Vec<u8>, job_loop: bool) -> Result<Read, End> {
@@ -436,6 +503,7 @@ impl Input {
         match frame::take::<Down>(&mut rest) {
             Ok(Down::Job { .. }) => Ok(Read::Job),
             Ok(Down::Retire) => Err(End::Closed),
+            Ok(Down::Skip(ids)) => Ok(Read::Skip(ids)),
             Ok(Down::Share(answer)) => {
                 if let Some(c) = client::get() {
                     c.deliver(answer, rest.to_vec());
@@ -474,7 +542,12 @@ fn read_loop(input: &'static Input) {
         let mut body = Vec::new();
         match input.next(&mut body, false) {
             Ok(Read::Job) => {
-                if input.jobs.send(Ok(body)).is_err() {
+                if input.jobs.send(Ok(Incoming::Job(body))).is_err() {
+                    break;
+                }
+            }
+            Ok(Read::Skip(ids)) => {
+                if input.jobs.send(Ok(Incoming::Skip(ids))).is_err() {
                     break;
                 }
             }
@@ -491,6 +564,17 @@ fn read_loop(input: &'static Input) {
     if let Some(c) = client::get() {
         c.disconnect();
     }
+}
+
+/// Something (or a hang-up) is waiting to be read on `fd`.
+fn readable(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on an fd this process owns; no waiting.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 /// Build a `Done` frame; a result over the cap becomes a protocol error.

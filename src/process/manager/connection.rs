@@ -61,6 +61,8 @@ pub(crate) enum Failure {
     /// Building its state again (after a job panicked) failed: `init`
     /// panicked, with this message. The worker exits.
     Init(String),
+    /// It was killed because its running job was cancelled.
+    Cancelled,
 }
 
 impl std::fmt::Display for LaunchError {
@@ -99,6 +101,7 @@ impl std::fmt::Display for Failure {
             Failure::Stray(id, None) => write!(f, "answered job {id} while idle"),
             Failure::TimedOut(d) => write!(f, "ran a job past the timeout of {d:?}"),
             Failure::Init(why) => write!(f, "could not build its worker state again: {why}"),
+            Failure::Cancelled => f.write_str("was stopped: its running job was cancelled"),
         }
     }
 }
@@ -111,6 +114,7 @@ impl Failure {
             Failure::Closed(None) => TaskError::WorkerDied(stopped),
             Failure::Closed(Some(_)) => TaskError::WorkerDied(format!("{stopped} ({self})")),
             Failure::TimedOut(d) => TaskError::TimedOut(*d),
+            Failure::Cancelled => TaskError::Cancelled,
             Failure::Init(_) => {
                 TaskError::Launch(format!("worker process {pid} ({status}) {self}"))
             }
@@ -239,6 +243,14 @@ impl Conn {
                 .map_or(Ok(()), |why| Err(HandshakeError::Mismatch(why))),
             Ok(_) => Err(HandshakeError::NotLox("a reply before the hello".into())),
             Err(e) => Err(HandshakeError::NotLox(e.to_string())),
+        }
+    }
+
+    /// How a canceller reaches this worker.
+    pub(crate) fn worker(&self) -> super::cancel::Worker {
+        super::cancel::Worker {
+            pid: self.pid,
+            stdin: self.stdin.clone(),
         }
     }
 

@@ -35,7 +35,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 continue;
             }
             let why = TaskError::Launch(why);
-            for job in self.sched.take_all() {
+            let held = self.desk().sched.take_all();
+            for job in held {
                 self.fail(job.key, why.clone());
             }
             match self.jobs.recv_timeout(GIVEN_UP_POLL) {
@@ -60,7 +61,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The worker could not build its state (`why`): stop it, fail the jobs
     /// it was given, count the failure; back off or give up.
     pub(super) fn init_failed(&mut self, why: String) {
-        let why = match self.conn.take() {
+        let why = match self.take_conn() {
             Some(mut conn) => {
                 conn.await_exit(EXIT_GRACE); // it exits by itself after saying why
                 let status = conn.reap(&self.control);
@@ -82,7 +83,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 why
             }
         };
-        for job in self.sched.take_all() {
+        let held = self.desk().sched.take_all();
+        for job in held {
             self.fail(job.key, TaskError::Launch(why.clone()));
         }
     }
@@ -90,7 +92,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
     /// The worker has run its lifespan: ask it to drop its state and exit,
     /// reap it; the next job starts a fresh one.
     pub(super) fn retire(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(mut conn) = self.take_conn() else {
             return;
         };
         let asked = conn.retire();

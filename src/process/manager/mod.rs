@@ -10,6 +10,10 @@
 //!   come, kill and reap.
 //! - [`state`]: the state machine from what happened (a reply, a death, a
 //!   failed launch, ...) to the next state and what to do. Pure as well.
+//! - [`cancel`]: the scheduler sits in a [`Slot`] shared with the pool, so
+//!   that a cancel takes back the jobs a manager holds (or marks those sent
+//!   ahead, which the worker then skips) and kills a worker whose running
+//!   job is cancelled, without waiting for the manager.
 //!
 //! [`Manager::run`] ties them: it waits for jobs, launches a worker on the
 //! first one (and again after a death), sends batches in one `write`, turns
@@ -30,10 +34,13 @@
 //! queue is the one that was running: it becomes `TaskError::WorkerDied` with
 //! the exit status (or is re-sent, up to the pool's `retries`), the jobs behind
 //! it are re-sent unchanged to a fresh worker. A job past `job_timeout` gets
-//! its worker killed and becomes `TaskError::TimedOut`. Each slot has at most
+//! its worker killed and becomes `TaskError::TimedOut`; one cancelled while
+//! it runs gets its worker killed too, and is neither retried nor failed (it
+//! was settled as `TaskError::Cancelled` by the cancel). Each slot has at most
 //! one process at a time: a dead worker is reaped before its replacement starts.
 
 mod backoff;
+mod cancel;
 mod connection;
 mod lifecycle;
 mod scheduler;
@@ -54,8 +61,10 @@ use crate::actors::collector::{Collector, Key, Outcome};
 use crate::actors::stats::{Meter, Meters};
 use crate::error::TaskError;
 use backoff::{Given, InitGuard, Verdict};
+use cancel::Desk;
+pub(crate) use cancel::{abort, withdraw, Slot};
 use connection::{Conn, Failure};
-use scheduler::{Head, Scheduler};
+use scheduler::Head;
 use state::{Event, Machine, State, Step};
 
 /// How often a manager with no job looks at its worker's channel, once the
@@ -87,11 +96,6 @@ pub(crate) struct Job {
     /// Shared primitives in its arguments stay registered while it lives.
     pub(crate) pins: Vec<super::registry::Pin>,
 }
-
-/// A slot's count of held, unstarted jobs, alone on a cache line (written per job).
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Held(pub(crate) AtomicUsize);
 
 /// Settings the builders change; read by managers per launch and per job.
 #[derive(Debug, Clone)]
@@ -170,11 +174,10 @@ pub(crate) struct Manager<R> {
     results: Arc<Collector<R>>,
     /// This manager's worker slot (picks its launcher).
     slot: usize,
-    /// Per slot: jobs its scheduler holds, not started (for the pool's `len`).
-    held: Arc<[Held]>,
+    /// Per slot: its scheduler and what cancels reach (see [`cancel`]).
+    slots: Arc<[Slot]>,
     /// Per slot: what `stats()` reports.
     meters: Arc<Meters>,
-    sched: Scheduler,
     machine: Machine,
     /// Failed inits in a row, back-off, giving up.
     guard: InitGuard,
@@ -185,13 +188,13 @@ pub(crate) struct Manager<R> {
 }
 
 impl<R> Manager<R> {
-    /// The manager of worker slot `slot` of a pool of `held.len()` workers.
+    /// The manager of worker slot `slot` of a pool of `slots.len()` workers.
     pub(crate) fn new(
         control: Arc<Control>,
         jobs: Receiver<Job>,
         results: Arc<Collector<R>>,
         slot: usize,
-        held: Arc<[Held]>,
+        slots: Arc<[Slot]>,
         meters: Arc<Meters>,
     ) -> Self {
         Manager {
@@ -199,8 +202,7 @@ impl<R> Manager<R> {
             jobs,
             results,
             slot,
-            sched: Scheduler::new(held.len()),
-            held,
+            slots,
             meters,
             machine: Machine::default(),
             guard: InitGuard::default(),
@@ -211,10 +213,15 @@ impl<R> Manager<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Manager<R> {
+    /// This slot's scheduler and cancel marks, locked (never across I/O).
+    fn desk(&self) -> parking_lot::MutexGuard<'_, Desk> {
+        self.slots[self.slot].lock()
+    }
+
     /// Tell the pool's `len` how many of this slot's jobs have not started.
     fn publish(&self) {
-        let held = self.sched.unstarted();
-        self.held[self.slot].0.store(held, Ordering::Relaxed);
+        let slot = &self.slots[self.slot];
+        slot.publish(&slot.lock());
     }
 
     fn fail(&self, key: Key, err: TaskError) {
@@ -250,7 +257,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Step::Go | Step::Stop => {}
                 Step::FailWaiting(why) => {
                     log::error!("lox: {why}");
-                    let jobs = self.sched.take_waiting();
+                    let jobs = self.desk().sched.take_waiting();
                     for job in jobs.into_iter().chain(self.jobs.try_iter()) {
                         self.fail(job.key, TaskError::Launch(why.to_string()));
                     }
@@ -260,9 +267,10 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 Step::Retire => self.retire(),
             }
         }
-        if let Some(mut conn) = self.conn.take() {
+        if let Some(mut conn) = self.take_conn() {
             let graceful = self.control.config.lock().init.is_some();
-            if graceful && self.sched.idle() && conn.retire().is_ok() {
+            let idle = self.desk().sched.idle();
+            if graceful && idle && conn.retire().is_ok() {
                 conn.await_exit(EXIT_GRACE); // its state's `Drop` runs
             }
             conn.reap(&self.control);
@@ -271,7 +279,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         // A streaming gather or a ticket may still wait for these jobs:
         // settle them rather than leave them open.
         let why = "the pool was dropped before the job finished; its workers were stopped";
-        for job in self.sched.into_jobs().chain(self.jobs.try_iter()) {
+        let held = self.desk().sched.take_all();
+        for job in held.into_iter().chain(self.jobs.try_iter()) {
             let err = TaskError::WorkerDied(why.to_owned());
             self.results.deposit(job.key, Err(Box::new(err)));
         }
@@ -283,9 +292,9 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if let Some(event) = self.hold_off() {
             return event;
         }
-        if self.sched.is_empty() {
+        if self.desk().sched.is_empty() {
             match self.jobs.recv() {
-                Ok(job) => self.sched.push(job),
+                Ok(job) => self.desk().sched.push(job),
                 Err(_) => return Event::JobsClosed,
             }
             self.publish();
@@ -296,8 +305,12 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         let config = self.control.config.lock().clone();
         match Conn::launch(&config, &self.control, self.slot) {
             Ok(conn) => {
+                let mut desk = self.desk();
+                desk.worker = Some(conn.worker());
+                desk.aborted = None;
+                desk.sched.new_worker(config.lifespan);
+                drop(desk);
                 self.conn = Some(conn);
-                self.sched.new_worker(config.lifespan);
                 self.set_alive(true);
                 Event::Launched
             }
@@ -307,23 +320,25 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
 
     /// A worker is up: give it jobs, read the next reply.
     fn serve(&mut self, timeout: Option<Duration>) -> Event {
-        if self.sched.is_empty() {
+        if self.desk().sched.is_empty() {
             match self.wait_for_job() {
-                Ok(job) => self.sched.push(job),
+                Ok(job) => self.desk().sched.push(job),
                 Err(event) => return event,
             }
         }
         if self.control.is_shut_down() {
             return Event::Shutdown;
         }
-        let was_idle = self.sched.idle();
+        let slot = &self.slots[self.slot];
+        let mut desk = slot.lock();
+        let was_idle = desk.sched.idle();
         let conn = self.conn.as_mut().expect("a worker is up");
-        if self.sched.fill(&self.jobs, &mut self.batch) {
+        if desk.sched.fill(&self.jobs, &mut self.batch) {
             conn.peer.mark_used();
         }
-        let held = self.sched.unstarted();
-        self.held[self.slot].0.store(held, Ordering::Relaxed);
-        let busy = !self.sched.idle();
+        slot.publish(&desk);
+        let busy = !desk.sched.idle();
+        drop(desk);
         self.meters
             .slot(self.slot)
             .busy
@@ -366,10 +381,13 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
 
     /// Wait for the reply to the head job and deposit its outcome.
     fn read_reply(&mut self, timeout: Option<Duration>) -> Event {
-        let head = self.sched.head().expect("a job in flight");
+        let desk = self.desk();
+        let head = desk.sched.head().expect("a job in flight");
         let (key, attempts) = (head.job.key, head.job.attempts);
         let started = head.started.unwrap_or_else(Instant::now);
+        drop(desk);
         let conn = self.conn.as_mut().expect("a worker is up");
+        let pid = conn.pid;
         let (outcome, panic) = match conn.read_reply(key, started, timeout) {
             Ok((status, payload)) => {
                 let panic = match &status {
@@ -379,18 +397,25 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
                 (decode::<R>(status, payload), panic)
             }
             Err(_) if self.control.is_shut_down() => return Event::Shutdown,
+            // Killed by `abort`: its job was cancelled.
+            Err(_) if self.slots[self.slot].lock().aborted == Some(pid) => {
+                return Event::Failed(Failure::Cancelled, attempts)
+            }
             Err(failure) => return Event::Failed(failure, attempts),
         };
         let panicked = panic.is_some_and(|m| self.restarts_on_panic(&m, key));
         let now = Instant::now();
+        let mut desk = self.desk();
         // Its pins go before its outcome shows: a shared primitive only it
         // kept is gone when gather returns.
-        drop(self.sched.finish_head(now));
+        let cancelled = desk.sched.finish_head(now).is_some_and(|f| f.cancelled);
+        let (idle, spent) = (desk.sched.idle(), desk.sched.spent());
+        drop(desk);
         self.meter().ran(1, now.saturating_duration_since(started));
-        self.meter()
-            .busy
-            .store(!self.sched.idle(), Ordering::Relaxed);
-        self.results.deposit(key, outcome);
+        self.meter().busy.store(!idle, Ordering::Relaxed);
+        if !cancelled {
+            self.results.deposit(key, outcome); // a cancelled one's is settled
+        }
         // The result is decoded: peers the worker dropped before it may go
         // (one of them may have come back in it).
         if let Some(conn) = &self.conn {
@@ -399,7 +424,7 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         if !panicked {
             self.guard.succeeded();
         }
-        if self.sched.spent() {
+        if spent {
             Event::Spent
         } else {
             Event::Answered
@@ -417,23 +442,32 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
         true
     }
 
+    /// The worker process, no longer one that a cancel may kill.
+    fn take_conn(&mut self) -> Option<Conn> {
+        self.desk().worker = None;
+        self.conn.take()
+    }
+
     /// The worker is lost: stop and reap it, settle the job it ran as `head`
     /// says, and keep the jobs behind it for a fresh worker.
     fn replace(&mut self, why: Failure, head: Head, grace: bool) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(mut conn) = self.take_conn() else {
             return;
         };
         if grace {
             conn.peer.close(); // its locks are free while we wait
             conn.await_exit(EXIT_GRACE);
         }
-        let started = self.sched.head().and_then(|f| f.started);
+        let started = self.desk().sched.head().and_then(|f| f.started);
         let status = conn.reap(&self.control);
         self.set_alive(false);
         let err = why.task_error(conn.pid, &status);
         let cause = format!("worker process {} {status} ({why})", conn.pid);
         self.meter().restarted(self.slot, cause);
         match head {
+            Head::Resend if matches!(why, Failure::Cancelled) => {
+                log::debug!("lox: worker {} {status} ({why})", conn.pid)
+            }
             Head::Resend => log::warn!(
                 "lox: worker {} {status} ({why}); starting another",
                 conn.pid
@@ -441,7 +475,8 @@ impl<R: DeserializeOwned + Send + 'static> Manager<R> {
             Head::Retry => log::warn!("lox: {err}; re-running the job"),
             Head::Fail => {}
         }
-        if let Some(job) = self.sched.lost_worker(head) {
+        let lost = self.desk().sched.lost_worker(head);
+        if let Some(job) = lost {
             let key = job.key;
             drop(job); // its pins go before its outcome shows
             let busy = started.map_or(Duration::ZERO, |t| t.elapsed());
@@ -460,5 +495,6 @@ fn decode<R: DeserializeOwned + 'static>(status: Status, payload: &[u8]) -> Outc
         }),
         Status::Panicked(m) => Err(Box::new(TaskError::Panicked(m))),
         Status::Protocol(m) => Err(Box::new(TaskError::Protocol(m))),
+        Status::Skipped => Err(Box::new(TaskError::Cancelled)),
     }
 }

@@ -1,6 +1,7 @@
 //! Which jobs go to this manager's worker, and when: no process, no I/O.
 //!
-//! Jobs sent to a process cannot be taken back, so a worker gets jobs ahead
+//! Jobs sent to a process cannot be taken back (a cancelled one stays in
+//! flight, marked, and the worker skips it: see `cancel`), so a worker gets jobs ahead
 //! (the next one is already in its pipe when the current one ends) only
 //! within three limits:
 //! - the window: about [`AHEAD_SECS`] of work, from the recent job time, at
@@ -17,6 +18,7 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 
 use super::Job;
+use crate::actors::collector::Key;
 
 /// Jobs in flight per worker at least: the running one and the next.
 pub(crate) const MIN_DEPTH: usize = 2;
@@ -48,6 +50,12 @@ pub(crate) struct Flight {
     pub(crate) job: Job,
     /// When the worker started running it (known for the head only).
     pub(crate) started: Option<Instant>,
+    /// Its frame's size: the bytes it took in the worker's pipe (the frame
+    /// itself is freed when the job is cancelled).
+    bytes: usize,
+    /// Cancelled after it was sent (see [`Scheduler::withdraw`]): its outcome
+    /// is settled already, so its reply is dropped and it is never re-sent.
+    pub(crate) cancelled: bool,
 }
 
 /// What to do with the job the worker was running when it was lost.
@@ -107,10 +115,10 @@ impl Scheduler {
 
     /// Jobs held here that the worker has not started: every waiting one,
     /// and those in flight behind the running head (only the head can have
-    /// started).
+    /// started), but for the cancelled ones (settled already).
     pub(crate) fn unstarted(&self) -> usize {
-        let started = self.head().is_some_and(|f| f.started.is_some());
-        self.waiting.len() + self.inflight.len() - usize::from(started)
+        let ahead = self.inflight.iter().skip(1).filter(|f| !f.cancelled);
+        self.waiting.len() + ahead.count()
     }
 
     /// A job taken from the pool's queue while idle.
@@ -129,12 +137,7 @@ impl Scheduler {
     pub(crate) fn fill(&mut self, queue: &Receiver<Job>, batch: &mut Vec<u8>) -> bool {
         let window = depth(self.job_secs);
         // Bytes the worker has not necessarily read: every frame behind the head.
-        let mut ahead: usize = self
-            .inflight
-            .iter()
-            .skip(1)
-            .map(|f| f.job.frame.len())
-            .sum();
+        let mut ahead: usize = self.inflight.iter().skip(1).map(|f| f.bytes).sum();
         let mut pins = false;
         while self.inflight.len() < window && self.budget > 0 {
             let Some(job) = self.next(queue) else { break };
@@ -148,7 +151,13 @@ impl Scheduler {
             pins |= !job.pins.is_empty();
             batch.extend_from_slice(&job.frame);
             let started = self.idle().then(Instant::now);
-            self.inflight.push_back(Flight { job, started });
+            let bytes = job.frame.len();
+            self.inflight.push_back(Flight {
+                job,
+                started,
+                bytes,
+                cancelled: false,
+            });
             self.budget -= 1;
         }
         pins
@@ -165,7 +174,7 @@ impl Scheduler {
     }
 
     /// The head job's reply came at `now`: it leaves, the next one runs.
-    pub(crate) fn finish_head(&mut self, now: Instant) -> Option<Job> {
+    pub(crate) fn finish_head(&mut self, now: Instant) -> Option<Flight> {
         let done = self.inflight.pop_front()?;
         if let Some(t0) = done.started {
             let secs = now.duration_since(t0).as_secs_f64();
@@ -177,18 +186,52 @@ impl Scheduler {
         if let Some(next) = self.inflight.front_mut() {
             next.started = Some(now);
         }
-        Some(done.job)
+        Some(done)
+    }
+
+    /// Take back the jobs not started that `which` selects: waiting ones
+    /// leave (returned, to be dropped); those sent ahead of the head, which
+    /// cannot be recalled from the pipe, stay in flight marked cancelled,
+    /// their frames freed. Returns the keys of both, to settle as cancelled.
+    pub(crate) fn withdraw(&mut self, which: &dyn Fn(Key) -> bool) -> (Vec<Job>, Vec<Key>) {
+        let (hit, keep): (Vec<Job>, Vec<Job>) = self.waiting.drain(..).partition(|j| which(j.key));
+        self.waiting = keep.into();
+        let mut keys: Vec<Key> = Vec::new();
+        for f in self.inflight.iter_mut().skip(1) {
+            if !f.cancelled && which(f.job.key) {
+                f.cancelled = true;
+                f.job.frame = Vec::new(); // freed now; its pins go with its reply
+                keys.push(f.job.key);
+            }
+        }
+        (hit, keys)
+    }
+
+    /// Mark the head job cancelled if it is job `key` (its worker is about
+    /// to be killed). True if so.
+    pub(crate) fn abort(&mut self, key: Key) -> bool {
+        match self.inflight.front_mut() {
+            Some(f) if f.job.key == key && !f.cancelled => {
+                f.cancelled = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The worker is gone: every job in flight goes back to the front of the
     /// waiting ones, in order, the head as `head` says. Returns the head when
     /// it fails.
+    /// Cancelled jobs are settled: they are dropped, never re-sent nor
+    /// failed.
     pub(crate) fn lost_worker(&mut self, head: Head) -> Option<Job> {
         let mut first = match head {
             Head::Resend => None,
-            Head::Retry | Head::Fail => self.inflight.pop_front().map(|f| f.job),
-        };
-        for flight in self.inflight.drain(..).rev() {
+            Head::Retry | Head::Fail => self.inflight.pop_front(),
+        }
+        .filter(|f| !f.cancelled)
+        .map(|f| f.job);
+        for flight in self.inflight.drain(..).rev().filter(|f| !f.cancelled) {
             self.waiting.push_front(flight.job);
         }
         if head == Head::Retry {
@@ -205,22 +248,18 @@ impl Scheduler {
         self.waiting.drain(..).collect()
     }
 
-    /// Every job held, in flight then waiting (the worker is gone).
+    /// Every job held and not cancelled, in flight then waiting (the
+    /// worker is gone).
     pub(crate) fn take_all(&mut self) -> Vec<Job> {
-        let inflight = self.inflight.drain(..).map(|f| f.job);
+        let inflight = self.inflight.drain(..).filter(|f| !f.cancelled);
+        let inflight = inflight.map(|f| f.job);
         inflight.chain(self.waiting.drain(..)).collect()
-    }
-
-    /// Every job left, in flight then waiting.
-    pub(crate) fn into_jobs(self) -> impl Iterator<Item = Job> {
-        self.inflight.into_iter().map(|f| f.job).chain(self.waiting)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::collector::Key;
     use std::time::Duration;
 
     impl Scheduler {
@@ -382,5 +421,43 @@ mod tests {
         assert_eq!(s.keys(), (vec![], vec![1]));
         fill(&mut s, &q);
         assert_eq!(s.keys().0, [1, 2]);
+    }
+
+    #[test]
+    fn withdrawn_jobs_leave_or_stay_marked_and_are_never_resent() {
+        let q = Queue::of(0..4, 10);
+        let mut s = Scheduler::new(1);
+        s.job_secs = 1e-6; // a wide window: 0 runs, 1 and 2 go ahead
+        fill(&mut s, &q);
+        assert_eq!(s.keys().0, [0, 1, 2]);
+        s.push(job(9, 10)); // waiting, as behind a lost worker
+        assert_eq!(s.unstarted(), 3);
+        let (taken, ahead) = s.withdraw(&|k| k != 1);
+        // The head has started: only an abort reaches it.
+        assert_eq!(taken.iter().map(|j| j.key).collect::<Vec<_>>(), [9]);
+        assert_eq!(ahead, [2]);
+        assert!(s.inflight[2].job.frame.is_empty(), "its frame is freed");
+        assert_eq!(s.unstarted(), 1);
+        assert_eq!(s.withdraw(&|_| true).1, [1], "each job once");
+        assert_eq!(s.unstarted(), 0);
+        assert!(!s.abort(1), "not the running job");
+        assert!(s.abort(0));
+        assert!(!s.abort(0), "once");
+        // The worker is lost: no cancelled job comes back, whatever `head` says.
+        assert!(s.lost_worker(Head::Retry).is_none());
+        assert!(s.is_empty());
+        // Replies: a cancelled one is dropped by the manager.
+        let q = Queue::of(10..12, 10);
+        fill(&mut s, &q);
+        s.withdraw(&|k| k == 11);
+        assert!(!s.finish_head(Instant::now()).unwrap().cancelled);
+        assert!(s.finish_head(Instant::now()).unwrap().cancelled);
+        // Bytes in the pipe count until the worker has read them.
+        let q = Queue::of(20..22, PIPELINE_MAX / 2);
+        fill(&mut s, &q);
+        s.withdraw(&|k| k == 21);
+        q.extend(22..24, PIPELINE_MAX / 2 + 1);
+        fill(&mut s, &q);
+        assert_eq!(s.keys(), (vec![20, 21], vec![22]));
     }
 }

@@ -111,6 +111,11 @@ impl Machine {
             // Too many: the read that follows fails the job it sent.
             (State::Up, Event::WriteFailed(_)) => (State::Up, Step::Go),
             (State::Up, Event::IdleFailed(why)) => (State::Absent, replace(why, Head::Resend)),
+            // Killed to cancel its job: that job is settled, the ones
+            // behind it go to a fresh worker as they are.
+            (State::Up, Event::Failed(Failure::Cancelled, _)) => {
+                (State::Absent, replace(Failure::Cancelled, Head::Resend))
+            }
             (State::Up, Event::Failed(failure, attempts)) => {
                 // Only a job whose worker died is retried (not one that
                 // timed out, or got garbage back).
@@ -182,6 +187,14 @@ mod tests {
             assert_eq!(head_of(step), (Head::Fail, false));
             assert_eq!(m.state(), State::Absent);
         }
+    }
+
+    #[test]
+    fn a_worker_killed_to_cancel_its_job_is_replaced_without_retry() {
+        let mut m = up();
+        let step = m.next(Event::Failed(Failure::Cancelled, 0), 5);
+        assert_eq!(head_of(step), (Head::Resend, false));
+        assert_eq!(m.state(), State::Absent);
     }
 
     #[test]
