@@ -11,14 +11,10 @@
 
 use std::time::Instant;
 
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::status_kb;
 
 fn main() {
     // `cargo bench` passes `--bench`; a number is the long length.

@@ -3,14 +3,9 @@
 
 use std::sync::{Arc, Barrier};
 
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
-}
+mod common;
+
+use common::status_kb;
 
 #[test]
 fn a_million_pending_u64_scatters_stay_under_64_mb() {

@@ -6,14 +6,9 @@
 //! The count here (2M then 4M) keeps the test fast in debug builds; the full
 //! 10 million inputs of issue 12 are in `cargo bench --bench map_memory`.
 
-fn status_kb(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
-}
+mod common;
+
+use common::status_kb;
 
 /// Map `0..n` through `2x + 1` and fold it; returns (count, sum, peak RSS
 /// growth in MB over the RSS at the start, whether the peak was reset).

@@ -655,21 +655,28 @@ impl<R: Send + 'static> Collector<R> {
         split(self.numbering.word()).1 as usize
     }
 
-    /// Block until the state may have changed: either become the drainer and
-    /// move one burst of results off the channel, or sleep until the drainer
-    /// signals. Returns with the lock held again.
-    fn wait_change(&self, st: &mut MutexGuard<'_, State<R>>) {
+    /// Block until the state may have changed (or `deadline` passes):
+    /// either become the drainer and move one burst of results off the
+    /// channel, or sleep until the drainer signals. Returns with the lock
+    /// held again.
+    fn wait_change(&self, st: &mut MutexGuard<'_, State<R>>, deadline: Option<Instant>) {
         if st.draining {
-            self.changed.wait(st);
+            match deadline {
+                Some(d) => drop(self.changed.wait_until(st, d)),
+                None => self.changed.wait(st),
+            }
             return;
         }
         st.draining = true;
         let first = MutexGuard::unlocked(st, || {
             self.flush();
-            self.rx.recv()
+            match deadline {
+                Some(d) => self.rx.recv_deadline(d).ok(),
+                // Never disconnected: `self.tx` lives as long as `self`.
+                None => self.rx.recv().ok(),
+            }
         });
-        // Never disconnected: `self.tx` lives as long as `self`.
-        if let Ok(msg) = first {
+        if let Some(msg) = first {
             st.place(msg);
             for msg in self.rx.try_iter().take(BURST) {
                 st.place(msg);
@@ -706,7 +713,7 @@ impl<R: Send + 'static> Collector<R> {
             if let Some(found) = ready(&mut st) {
                 return found;
             }
-            self.wait_change(&mut st);
+            self.wait_change(&mut st, None);
         }
     }
 
@@ -724,24 +731,7 @@ impl<R: Send + 'static> Collector<R> {
             if Instant::now() >= deadline {
                 return None;
             }
-            if st.draining {
-                self.changed.wait_until(&mut st, deadline);
-                continue;
-            }
-            st.draining = true;
-            let first = MutexGuard::unlocked(&mut st, || {
-                self.flush();
-                self.rx.recv_deadline(deadline)
-            });
-            if let Ok(msg) = first {
-                st.place(msg);
-                for msg in self.rx.try_iter().take(BURST) {
-                    st.place(msg);
-                }
-            }
-            st.draining = false;
-            self.changed.notify_all();
-            self.wakers.notify();
+            self.wait_change(&mut st, Some(deadline));
         }
     }
 
@@ -784,7 +774,7 @@ impl<R: Send + 'static> Collector<R> {
                 MutexGuard::unlocked(&mut st, || progress(received));
                 continue;
             }
-            self.wait_change(&mut st);
+            self.wait_change(&mut st, None);
         }
     }
 

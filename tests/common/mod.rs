@@ -258,3 +258,13 @@ pub fn drop_at_once<A, B: Send + 'static, C: Send + 'static>(a: A, b: B, c: C) {
     tb.join().unwrap();
     tc.join().unwrap();
 }
+
+/// A `kB` field of /proc/self/status (`"VmRSS:"`, `"VmHWM:"`), in kB.
+pub fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
